@@ -1,0 +1,126 @@
+"""The therapy catalogue: one data file per regimen in ``therapies/`` (DESIGN section 4).
+
+The files hold dosing, label restrictions, effect priors, liver drift and adverse-event
+profiles, each with its source. They are read once per process and validated here; the values
+in use are assembled with ``params/default.yaml`` by :mod:`hccsim.simulator.parameters`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hccsim.simulator.yamlio import parse_yaml_text
+
+Kind = Literal["antiangiogenic", "immunotherapy", "none", "supportive"]
+
+#: CTCAE v5.0 grade probabilities are given for grades 1..5.
+N_GRADES = 5
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dosing(_Strict):
+    route: Literal["iv", "oral", "none"]
+    dose: float = Field(ge=0)
+    unit: str
+    weight_based: bool
+    cycle_days: int = Field(gt=0)
+    reduction_levels: tuple[float, ...] = Field(min_length=1)
+    reduce_after_hold: bool
+    source: str
+
+    @field_validator("reduction_levels")
+    @classmethod
+    def _levels(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if v[0] != 1.0 or any(not 0 < x <= 1 for x in v) or list(v) != sorted(v, reverse=True):
+            raise ValueError("reduction_levels must start at 1.0 and decrease within (0, 1]")
+        return v
+
+
+class Restrictions(_Strict):
+    afp_min: float | None = None
+    requires_prior: tuple[str, ...] = ()
+    source: str | None = None
+
+
+class Effect(_Strict):
+    kill_rate_per_day: float = Field(ge=0)
+    resistance_rate_per_day: float = Field(ge=0)
+    responder_fraction: float | None = Field(default=None, ge=0, le=1)
+    responder_kill_rate_per_day: float | None = Field(default=None, ge=0)
+    responder_resistance_rate_per_day: float | None = Field(default=None, ge=0)
+    source: str
+
+    @model_validator(mode="after")
+    def _mixture(self) -> Effect:
+        parts = (self.responder_kill_rate_per_day, self.responder_resistance_rate_per_day)
+        if (self.responder_fraction is None) != all(p is None for p in parts):
+            raise ValueError("a responder mixture needs its fraction, kill rate and resistance")
+        return self
+
+
+class LiverDrift(_Strict):
+    albumin_g_dl_per_month: float
+    log_bilirubin_per_month: float
+    source: str
+
+
+class AETerm(_Strict):
+    rate_per_month: float = Field(ge=0)
+    grades: tuple[float, float, float, float, float]
+    duration_days: float = Field(gt=0)
+    stop_at_grade: int = Field(default=4, ge=1, le=5)
+
+    @field_validator("grades")
+    @classmethod
+    def _probabilities(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(p < 0 for p in v) or abs(sum(v) - 1.0) > 1e-9:
+            raise ValueError("grade probabilities must be >= 0 and sum to 1")
+        return v
+
+
+class AdverseEvents(_Strict):
+    source: str
+    terms: dict[str, AETerm]
+
+
+class Therapy(_Strict):
+    name: str
+    code: int = Field(ge=0, lt=2**16)
+    label: str
+    description: str
+    kind: Kind
+    dosing: Dosing
+    restrictions: Restrictions
+    effect: Effect
+    liver_drift: LiverDrift
+    adverse_events: AdverseEvents
+
+
+@cache
+def catalogue() -> dict[str, Therapy]:
+    """All regimens by name, validated; codes are unique."""
+    out: dict[str, Therapy] = {}
+    folder = resources.files("hccsim.simulator.therapies")
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        source = f"therapies/{entry.name}"
+        therapy = Therapy.model_validate(parse_yaml_text(entry.read_text("utf-8"), source))
+        if therapy.name != entry.name.removesuffix(".yaml"):
+            raise ValueError(f"{source}: name {therapy.name!r} does not match the file name")
+        out[therapy.name] = therapy
+    codes = [t.code for t in out.values()]
+    if len(set(codes)) != len(codes):
+        raise ValueError("therapy codes must be unique: they key the random streams")
+    return out
+
+
+def drug_names() -> list[str]:
+    return sorted(catalogue())

@@ -1,0 +1,248 @@
+"""The ``hccsim`` command.
+
+Commands in this version: ``run``, ``validate``, ``schema``, ``list``. Bad input (a scenario,
+a value on the command line, an output folder) exits with status 2 and a message that names
+the file, the field, the value and what is allowed; never with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from hccsim.simulator import __version__
+from hccsim.simulator.errors import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # exit 2 with our own wording, never a traceback
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"hccsim: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected a whole number >= 1"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected a whole number >= 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    from hccsim.simulator.streams import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected a whole number from 0 to {MAX_SEED}"
+        ) from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected a whole number from 0 to {MAX_SEED}"
+        )
+    return value
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected a number of workers >= 1, or -1 for all cores"
+        ) from None
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected a number of workers >= 1, or -1 for all cores"
+        )
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hccsim", description="Synthetic cohorts of patients with advanced HCC.")
+    parser.add_argument("--version", action="version", version=f"hccsim {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
+
+    p = sub.add_parser("run", help="simulate a scenario and write its run folder")
+    p.add_argument("scenario", help="scenario YAML file (or the name of a shipped scenario)")
+    p.add_argument(
+        "--replicates", type=_positive_int, help="number of replicates (default: the scenario's)"
+    )
+    p.add_argument(
+        "--seed", type=_seed, help="root seed (default: the scenario's, else drawn and recorded)"
+    )
+    p.add_argument(
+        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
+    )
+    p.add_argument("--out", help="run folder (default: results/<scenario name>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no summary on the terminal"
+    )
+
+    p = sub.add_parser("validate", help="check scenario files; report every problem of every file")
+    p.add_argument("files", nargs="+", help="scenario YAML files")
+
+    sub.add_parser("schema", help="print the JSON Schema of the scenario format")
+
+    p = sub.add_parser("list", help="list drugs, presets, shipped scenarios or model parameters")
+    p.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=["all", "drugs", "presets", "scenarios", "parameters"],
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": _run, "validate": _validate, "schema": _schema, "list": _list}[args.command](
+            args
+        )
+    except InputError as exc:
+        for message in exc.messages:
+            print(f"hccsim: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("hccsim: interrupted", file=sys.stderr)
+        return 130
+
+
+def _shipped_scenarios() -> dict[str, Path]:
+    from importlib import resources
+
+    folder = resources.files("hccsim.scenarios")
+    return {
+        p.name.removesuffix(".yaml"): Path(str(p))
+        for p in folder.iterdir()
+        if p.name.endswith(".yaml")
+    }
+
+
+def _scenario_path(text: str) -> Path:
+    path = Path(text)
+    if not path.exists() and not text.endswith((".yaml", ".yml")) and os.sep not in text:
+        shipped = _shipped_scenarios()
+        if text in shipped:
+            return shipped[text]
+    return path
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = int(width * done / total)
+        sys.stderr.write(f"\rreplicates {done}/{total} [{'#' * filled}{'.' * (width - filled)}]")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _run(args) -> int:
+    from hccsim.simulator import scenario as scenario_mod
+    from hccsim.simulator.studies.run import run
+
+    path = _scenario_path(args.scenario)
+    sc = scenario_mod.load(path)
+    out = Path(args.out) if args.out else Path("results") / sc.name
+    interactive = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
+    result = run(
+        sc,
+        out,
+        replicates=args.replicates,
+        seed=args.seed,
+        jobs=args.jobs,
+        overwrite=args.overwrite,
+        progress=_progress_bar(interactive),
+        source=str(path),
+    )
+    if not args.quiet:
+        print(_headline(result))
+    return 0
+
+
+def _fmt(stat: dict) -> str:
+    def num(x):
+        return "NR" if x is None else f"{x:.1f}"
+
+    return f"{num(stat['median'])} (95% range {num(stat['q025'])}-{num(stat['q975'])})"
+
+
+def _headline(result) -> str:
+    s = result.summary
+    m = s["metrics"]
+    lines = [
+        f"hccsim run '{s['scenario']}': {s['replicates']} replicate(s) of {s['n']} patients, seed {s['seed']}",
+        f"  results:        {result.out}/ (summary.json, cohort/<table>/part-*.parquet)",
+        "  medians across replicates, months (central 95% of replicates):",
+        f"  OS              {_fmt(m['os_median_months'])}",
+        f"  PFS RECIST 1.1  {_fmt(m['pfs_recist_median_months'])}",
+        f"  PFS mRECIST     {_fmt(m['pfs_mrecist_median_months'])}",
+    ]
+    return "\n".join(lines)
+
+
+def _validate(args) -> int:
+    from hccsim.simulator import scenario as scenario_mod
+
+    failed = 0
+    for name in args.files:
+        try:
+            scenario_mod.load(_scenario_path(name))
+        except InputError as exc:
+            failed += 1
+            for message in exc.messages:
+                print(f"hccsim: {message}", file=sys.stderr)
+        else:
+            print(f"{name}: ok")
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def _schema(args) -> int:
+    from hccsim.simulator.scenario import schema_json
+
+    print(schema_json())
+    return 0
+
+
+def _list(args) -> int:
+    from hccsim.simulator import cohort, parameters
+    from hccsim.simulator.catalogue import catalogue
+
+    what = args.what
+    if what in ("all", "drugs"):
+        print("drugs:")
+        for name, t in sorted(catalogue().items()):
+            print(f"  {name:26s} {t.label} ({t.kind})")
+    if what in ("all", "presets"):
+        print("presets:")
+        for name, p in sorted(cohort.presets().items()):
+            print(f"  {name:26s} {p.description.split('.')[0]}")
+    if what in ("all", "scenarios"):
+        from hccsim.simulator import scenario as scenario_mod
+
+        print("scenarios:")
+        for name, path in sorted(_shipped_scenarios().items()):
+            sc = scenario_mod.load(path)
+            print(f"  {name:26s} {sc.description.strip().splitlines()[0]}")
+    if what == "parameters":
+        for path, value in sorted(parameters.default_flat().items()):
+            print(f"{path} = {value}")
+    return 0

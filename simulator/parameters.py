@@ -1,0 +1,329 @@
+"""The parameter set in use: ``params/default.yaml`` over the catalogue's priors, then a
+scenario's ``parameters:`` overrides (DESIGN sections 4 and 9).
+
+Every overridable quantity has a dotted path, for example ``death.base_rate_per_month`` or
+``drugs.ramucirumab.kill_rate_per_day`` or ``drugs.ramucirumab.ae.hypertension.rate_per_month``.
+:func:`parameter_paths` lists them; :func:`resolve` builds the frozen objects the models use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from hccsim.simulator.catalogue import Therapy, catalogue
+from hccsim.simulator.yamlio import parse_yaml_text
+
+_SECTIONS = ("tumour", "death", "policy", "toxicity", "afp", "liver")
+
+
+@dataclass(frozen=True, slots=True)
+class TumourParams:
+    growth_median_per_day: float
+    growth_patient_sd_log: float
+    growth_lesion_sd_log: float
+    kill_patient_sd_log: float
+    kill_cross_drug_correlation: float
+    kill_lesion_sd_log: float
+    resistance_lesion_sd_log: float
+    measurement_sd_log: float
+    disappear_mm: float
+    too_small_mm: float
+    nontarget_pd_volume_ratio: float
+    nonenhancing_after_tace: float
+    viable_fraction_low: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeathParams:
+    base_rate_per_month: float
+    reference_burden_cm3: float
+    burden_exponent: float
+    log_hr_ecog: float
+    log_hr_mvi: float
+    log_hr_ehm: float
+    log_hr_albi: float
+    albi_reference: float
+    log_hr_log10_afp: float
+    log10_afp_reference: float
+    background_gompertz_log_rate_at_70: float
+    background_gompertz_slope_per_year: float
+    background_female_log_hr: float
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyParams:
+    next_line_logit_intercept: float
+    next_line_logit_per_line: float
+    next_line_logit_per_ecog: float
+    gap_median_days: float
+    gap_sd_log: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToxicityParams:
+    susceptibility_sd_log: float
+
+
+@dataclass(frozen=True, slots=True)
+class AfpParams:
+    burden_slope: float
+    visit_sd_log: float
+
+
+@dataclass(frozen=True, slots=True)
+class LiverParams:
+    albumin_visit_sd: float
+    bilirubin_visit_sd_log: float
+    inr_visit_sd_log: float
+    albumin_per_log_burden: float
+    log_bilirubin_per_log_burden: float
+
+
+@dataclass(frozen=True, slots=True)
+class AEParams:
+    term: str
+    rate_per_day: float
+    grade_probs: tuple[float, float, float, float, float]
+    duration_days: float
+    stop_at_grade: int
+
+
+@dataclass(frozen=True, slots=True)
+class DrugParams:
+    name: str
+    code: int
+    kind: str
+    kill_rate_per_day: float
+    resistance_rate_per_day: float
+    responder_fraction: float | None
+    responder_kill_rate_per_day: float | None
+    responder_resistance_rate_per_day: float | None
+    albumin_g_dl_per_month: float
+    log_bilirubin_per_month: float
+    cycle_days: int
+    reduction_levels: tuple[float, ...]
+    reduce_after_hold: bool
+    afp_min: float | None
+    requires_prior: tuple[str, ...]
+    adverse_events: tuple[AEParams, ...]
+
+    @property
+    def active(self) -> bool:
+        """An active line is imaged and can end by progression; supportive care is not."""
+        return self.kind != "supportive"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelParameters:
+    version: str
+    tumour: TumourParams
+    death: DeathParams
+    policy: PolicyParams
+    toxicity: ToxicityParams
+    afp: AfpParams
+    liver: LiverParams
+    drugs: Mapping[str, DrugParams]
+
+
+_CLASSES = {
+    "tumour": TumourParams,
+    "death": DeathParams,
+    "policy": PolicyParams,
+    "toxicity": ToxicityParams,
+    "afp": AfpParams,
+    "liver": LiverParams,
+}
+
+_DRUG_EFFECT_KEYS = (
+    "kill_rate_per_day",
+    "resistance_rate_per_day",
+    "responder_fraction",
+    "responder_kill_rate_per_day",
+    "responder_resistance_rate_per_day",
+)
+
+
+def _strip_sources(node: Any) -> Any:
+    """``{value: x, source: s}`` leaves become ``x``; other mappings are walked."""
+    if isinstance(node, dict):
+        if "value" in node and set(node) <= {"value", "source"}:
+            return node["value"]
+        return {k: _strip_sources(v) for k, v in node.items()}
+    return node
+
+
+@cache
+def _default_tree() -> dict[str, Any]:
+    text = resources.files("hccsim.simulator.params").joinpath("default.yaml").read_text("utf-8")
+    return _strip_sources(parse_yaml_text(text, "params/default.yaml"))
+
+
+def _drug_flat(therapy: Therapy) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key in _DRUG_EFFECT_KEYS:
+        flat[key] = getattr(therapy.effect, key)
+    flat["albumin_g_dl_per_month"] = therapy.liver_drift.albumin_g_dl_per_month
+    flat["log_bilirubin_per_month"] = therapy.liver_drift.log_bilirubin_per_month
+    for term, ae in therapy.adverse_events.terms.items():
+        flat[f"ae.{term}.rate_per_month"] = ae.rate_per_month
+        flat[f"ae.{term}.duration_days"] = ae.duration_days
+    return flat
+
+
+@cache
+def default_flat() -> dict[str, Any]:
+    """Every overridable parameter by dotted path, with its value in the default set."""
+    tree = _default_tree()
+    flat: dict[str, Any] = {}
+    for section in _SECTIONS:
+        names = [f.name for f in fields(_CLASSES[section])]
+        values = tree[section]
+        if sorted(values) != sorted(names):
+            raise ValueError(f"params/default.yaml: section {section} must give exactly {names}")
+        for name in names:
+            flat[f"{section}.{name}"] = float(values[name])
+    for name, therapy in catalogue().items():
+        for key, value in _drug_flat(therapy).items():
+            flat[f"drugs.{name}.{key}"] = value
+    for path, value in _flatten(tree.get("drugs") or {}, "drugs").items():
+        if path not in flat:
+            raise ValueError(f"params/default.yaml: {path} is not a catalogue parameter")
+        flat[path] = value
+    return flat
+
+
+def parameter_paths() -> list[str]:
+    return sorted(default_flat())
+
+
+def _flatten(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def flatten_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested or dotted override mappings to ``{dotted.path: value}``."""
+    return _flatten(overrides, "")
+
+
+def check_overrides(overrides: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Problems with a scenario's ``parameters:`` block as ``(path, message)`` pairs."""
+    problems: list[tuple[str, str]] = []
+    defaults = default_flat()
+    for path, value in flatten_overrides(overrides).items():
+        if path not in defaults:
+            problems.append((path, _unknown_path_message(path, defaults)))
+            continue
+        if defaults[path] is None:
+            problems.append((path, "not used by this regimen (it has no responder mixture)"))
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            problems.append(
+                (
+                    path,
+                    f"{value!r} is not allowed; expected a finite number (default {defaults[path]})",
+                )
+            )
+            continue
+        if value < 0 and not _may_be_negative(path):
+            problems.append(
+                (
+                    path,
+                    f"{value!r} is not allowed; expected a number >= 0 (default {defaults[path]})",
+                )
+            )
+        elif path.endswith("responder_fraction") and value > 1:
+            problems.append((path, f"{value!r} is not allowed; expected a fraction in [0, 1]"))
+    return problems
+
+
+def _may_be_negative(path: str) -> bool:
+    leaf = path.rsplit(".", 1)[-1]
+    return (
+        leaf.startswith(("log_hr", "next_line_logit", "albumin_", "log_bilirubin", "background_"))
+        or leaf.endswith("_reference")
+        or leaf == "burden_slope"
+    )
+
+
+def _unknown_path_message(path: str, defaults: Mapping[str, Any]) -> str:
+    import difflib
+
+    parent = path.rsplit(".", 1)[0] if "." in path else ""
+    siblings = sorted(
+        {
+            p[len(parent) + 1 :].split(".")[0]
+            for p in defaults
+            if parent and p.startswith(parent + ".")
+        }
+    )
+    if not siblings:
+        siblings = sorted({p.split(".")[0] for p in defaults})
+        parent = ""
+    leaf = path[len(parent) + 1 :].split(".")[0] if parent else path.split(".")[0]
+    hint = difflib.get_close_matches(leaf, siblings, n=1)
+    where = f" under {parent}" if parent else ""
+    text = f"unknown parameter; allowed{where}: {', '.join(siblings)}"
+    if hint:
+        text += f" (did you mean {hint[0]!r}?)"
+    return text
+
+
+def resolve(overrides: Mapping[str, Any] | None = None) -> ModelParameters:
+    """The parameter objects for a run: defaults, then ``overrides`` (already validated)."""
+    flat = dict(default_flat())
+    if overrides:
+        for path, value in flatten_overrides(overrides).items():
+            if path not in flat:
+                raise KeyError(path)
+            flat[path] = float(value)
+    return build(flat)
+
+
+def build(flat: Mapping[str, Any]) -> ModelParameters:
+    sections = {}
+    for section, cls in _CLASSES.items():
+        sections[section] = cls(**{f.name: flat[f"{section}.{f.name}"] for f in fields(cls)})
+    drugs: dict[str, DrugParams] = {}
+    for name, therapy in catalogue().items():
+        p = f"drugs.{name}."
+        aes = tuple(
+            AEParams(
+                term=term,
+                rate_per_day=flat[f"{p}ae.{term}.rate_per_month"] / 30.4375,
+                grade_probs=ae.grades,
+                duration_days=flat[f"{p}ae.{term}.duration_days"],
+                stop_at_grade=ae.stop_at_grade,
+            )
+            for term, ae in therapy.adverse_events.terms.items()
+        )
+        drugs[name] = DrugParams(
+            name=name,
+            code=therapy.code,
+            kind=therapy.kind,
+            **{key: flat[p + key] for key in _DRUG_EFFECT_KEYS},
+            albumin_g_dl_per_month=flat[p + "albumin_g_dl_per_month"],
+            log_bilirubin_per_month=flat[p + "log_bilirubin_per_month"],
+            cycle_days=therapy.dosing.cycle_days,
+            reduction_levels=therapy.dosing.reduction_levels,
+            reduce_after_hold=therapy.dosing.reduce_after_hold,
+            afp_min=therapy.restrictions.afp_min,
+            requires_prior=therapy.restrictions.requires_prior,
+            adverse_events=aes,
+        )
+    return ModelParameters(version=str(_default_tree()["version"]), drugs=drugs, **sections)

@@ -1,0 +1,435 @@
+"""Scenario files: the format of DESIGN section 9, validated with clear messages.
+
+A scenario is YAML. Loading is bounded for any input (``yamlio``). Validation reports every
+problem at once; each message names the file, the dotted path of the field, the bad value and
+what is allowed, for example::
+
+    scenarios/x.yaml: observation.imaging_weeks: -4 is not allowed; expected a positive number of weeks, e.g. 6
+
+Sections in this version: ``name``, ``description``, ``seed``, ``replicates``, ``population``,
+``cohort``, ``treatment``, ``observation``, ``parameters``. Later versions add ``analysis``,
+``power`` and ``sweep``; until then they are reported as unknown keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from hccsim.simulator import cohort, parameters
+from hccsim.simulator.catalogue import catalogue, drug_names
+from hccsim.simulator.errors import InputError
+from hccsim.simulator.streams import MAX_SEED
+from hccsim.simulator.yamlio import parse_yaml_text, read_yaml, shorten
+
+DAYS_PER_WEEK = 7.0
+DAYS_PER_MONTH = 30.4375
+
+
+def _f(default: Any = ..., *, expected: str, description: str = "", **kw) -> Any:
+    """A field whose ``expected`` text completes the message "... is not allowed; expected ..."."""
+    return Field(
+        default, description=description or expected, json_schema_extra={"expected": expected}, **kw
+    )
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+def _drug(name: str) -> str:
+    known = drug_names()
+    if name not in known:
+        hint = difflib.get_close_matches(name, known, n=1)
+        raise PydanticCustomError(
+            "hccsim",
+            "{message}",
+            {
+                "message": "not a drug of the catalogue; expected one of: "
+                + ", ".join(known)
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            },
+        )
+    return name
+
+
+class Population(_Section):
+    preset: str = _f(
+        expected="the name of a population preset (hccsim list presets), e.g. anchor_ramucirumab",
+        description="Population preset: the joint distribution of baseline covariates.",
+    )
+    overrides: dict[str, dict[str, float]] = _f(
+        {},
+        expected="a mapping covariate -> {parameter: number}, e.g. {afp_ng_ml: {median: 3000}}",
+        description="Replace parameters of the preset's marginal distributions.",
+    )
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v: str) -> str:
+        names = cohort.preset_names()
+        if v not in names:
+            hint = difflib.get_close_matches(v, names, n=1)
+            raise PydanticCustomError(
+                "hccsim",
+                "{message}",
+                {
+                    "message": "not a population preset; expected one of: "
+                    + ", ".join(names)
+                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                },
+            )
+        return v
+
+
+class Cohort(_Section):
+    size: int = _f(
+        expected="a whole number of patients from 1 to 10,000,000, e.g. 37", ge=1, le=10_000_000
+    )
+    entry: Literal["index_line", "first_line"] = _f(
+        "index_line",
+        expected="index_line (start at the preset's index line) or first_line",
+    )
+    accrual_per_month: float | None = _f(
+        None,
+        expected="a positive number of patients per month, e.g. 2.5 (omit: all enter at day 0)",
+        gt=0,
+        le=1e6,
+    )
+    batch_size: int = _f(
+        1000,
+        expected="a whole number of patients per simpy environment from 1 to 100,000 (results do not depend on it)",
+        ge=1,
+        le=100_000,
+    )
+
+
+class Treatment(_Section):
+    sequence: list[
+        Annotated[str, Field(json_schema_extra={"expected": "a drug of the catalogue"})]
+    ] = _f(
+        expected="a list of regimens from the index line on, e.g. [ramucirumab, regorafenib]",
+        min_length=1,
+        max_length=12,
+    )
+    progression_criterion: Literal["recist1.1", "mrecist"] = _f(
+        "recist1.1",
+        expected="recist1.1 or mrecist: the criterion whose progression ends a line",
+    )
+
+    @field_validator("sequence")
+    @classmethod
+    def _drugs(cls, v: list[str]) -> list[str]:
+        for i, name in enumerate(v):
+            try:
+                _drug(name)
+            except PydanticCustomError as exc:
+                raise PydanticCustomError(
+                    "hccsim", "{message}", {**exc.context, "item": i, "value": name}
+                ) from None
+        for i, name in enumerate(v[:-1]):
+            if catalogue()[name].kind == "supportive":
+                raise PydanticCustomError(
+                    "hccsim",
+                    "{message}",
+                    {
+                        "message": "best supportive care ends a sequence; expected it only as the last entry",
+                        "item": i,
+                        "value": name,
+                    },
+                )
+        return v
+
+
+class Observation(_Section):
+    imaging_weeks: float = _f(6.0, expected="a positive number of weeks, e.g. 6", gt=0, le=52)
+    imaging_window_days: float = _f(
+        3.0,
+        expected="a number of days >= 0 and below half the imaging interval, e.g. 3",
+        ge=0,
+        le=60,
+    )
+    lab_weeks: float = _f(2.0, expected="a positive number of weeks, e.g. 2", gt=0, le=52)
+    max_follow_up_months: float = _f(
+        36.0, expected="a positive number of months up to 240, e.g. 36", gt=0, le=240
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> Observation:
+        if self.imaging_window_days >= self.imaging_weeks * DAYS_PER_WEEK / 2:
+            raise PydanticCustomError(
+                "hccsim",
+                "{message}",
+                {
+                    "message": f"expected a window below half the imaging interval ({self.imaging_weeks:g} weeks), so that scans stay in order",
+                    "field": "imaging_window_days",
+                    "value": self.imaging_window_days,
+                },
+            )
+        return self
+
+
+class Scenario(_Section):
+    name: str = _f(
+        expected="a short name of letters, digits, '-', '_' or '.', e.g. anchor-ramucirumab",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
+    )
+    description: str = _f(
+        expected="a text that states the question the scenario answers",
+        min_length=1,
+        max_length=20_000,
+    )
+    seed: int | None = _f(
+        None,
+        expected=f"a whole number from 0 to {MAX_SEED} (omit: drawn and recorded)",
+        ge=0,
+        le=MAX_SEED,
+    )
+    replicates: int = _f(
+        1, expected="a whole number of replicates from 1 to 100,000, e.g. 200", ge=1, le=100_000
+    )
+    population: Population = _f(expected="a mapping with preset (and optionally overrides)")
+    cohort: Cohort = _f(
+        expected="a mapping with size (and optionally entry, accrual_per_month, batch_size)"
+    )
+    treatment: Treatment = _f(
+        expected="a mapping with sequence (and optionally progression_criterion)"
+    )
+    observation: Observation = _f(
+        Observation(),
+        expected="a mapping with imaging_weeks, imaging_window_days, lab_weeks, max_follow_up_months",
+    )
+    parameters: dict[str, Any] = _f(
+        {},
+        expected="a mapping of model parameters to override (hccsim list parameters), e.g. {death: {burden_exponent: 0.4}}",
+    )
+
+    # -- derived quantities in the simulator's units --------------------------------------
+    @property
+    def imaging_interval_days(self) -> float:
+        return self.observation.imaging_weeks * DAYS_PER_WEEK
+
+    @property
+    def horizon_days(self) -> float:
+        return self.observation.max_follow_up_months * DAYS_PER_MONTH
+
+    def resolved(self, seed: int) -> Scenario:
+        """This scenario with every default filled in and the seed recorded."""
+        return self.model_copy(update={"seed": seed})
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(
+            self.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100
+        )
+
+    def content_hash(self) -> str:
+        """SHA-256 of the resolved content without ``seed`` and ``replicates`` (recorded apart)."""
+        data = self.model_dump(mode="json", exclude={"seed", "replicates"})
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+SECTION_KEYS = tuple(Scenario.model_fields)
+
+
+# -- loading and messages -------------------------------------------------------------------
+def load(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; :class:`InputError` lists every problem."""
+    return validate_data(read_yaml(path), str(path))
+
+
+def loads(text: str, source: str = "<scenario>") -> Scenario:
+    return validate_data(parse_yaml_text(text, source), source)
+
+
+def validate_data(data: Any, source: str) -> Scenario:
+    if data is None:
+        raise InputError(
+            f"{source}: the file is empty; expected a scenario with keys {', '.join(SECTION_KEYS)}"
+        )
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{source}: expected a mapping of scenario sections ({', '.join(SECTION_KEYS)}), "
+            f"found {_kind(data)}"
+        )
+    messages: list[str] = []
+    scenario = None
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        messages.extend(format_errors(exc, source))
+    messages.extend(_semantic_problems(data, source))
+    if messages:
+        raise InputError(
+            messages[0]
+            if len(messages) == 1
+            else f"{len(messages)} problems:\n" + "\n".join(messages),
+            messages,
+        )
+    assert scenario is not None
+    return scenario
+
+
+def _semantic_problems(data: dict, source: str) -> list[str]:
+    """Checks that need the catalogue, the parameter set or the preset."""
+    out = []
+    overrides = data.get("parameters")
+    if isinstance(overrides, dict) and all(isinstance(k, str) for k in overrides):
+        for path, message in parameters.check_overrides(overrides):
+            out.append(f"{source}: parameters.{path}: {message}")
+    pop = data.get("population")
+    if (
+        isinstance(pop, dict)
+        and pop.get("preset") in cohort.presets()
+        and isinstance(pop.get("overrides"), dict)
+    ):
+        preset = cohort.presets()[pop["preset"]]
+        allowed = cohort.override_paths(preset)
+        for cov, params in pop["overrides"].items():
+            if not isinstance(params, dict):
+                continue
+            for key, value in params.items():
+                path = f"{cov}.{key}"
+                if path not in allowed:
+                    covs = sorted({p.split(".")[0] for p in allowed})
+                    if cov not in covs:
+                        hint = difflib.get_close_matches(str(cov), covs, n=1)
+                        msg = f"unknown covariate; expected one of: {', '.join(covs)}" + (
+                            f" (did you mean {hint[0]!r}?)" if hint else ""
+                        )
+                        out.append(f"{source}: population.overrides.{cov}: {msg}")
+                        break
+                    keys = sorted(p.split(".")[1] for p in allowed if p.startswith(cov + "."))
+                    out.append(
+                        f"{source}: population.overrides.{path}: not a parameter of this marginal; expected one of: {', '.join(keys)}"
+                    )
+                    continue
+                try:
+                    cohort.apply_overrides(preset, {cov: {key: value}})
+                except (ValidationError, TypeError, ValueError):
+                    out.append(
+                        f"{source}: population.overrides.{path}: {shorten(value)} is not allowed; expected a valid value for this {preset.marginals[cov].dist} marginal (now {allowed[path]:g})"
+                    )
+    return out
+
+
+def _kind(value: Any) -> str:
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+
+
+def _path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model or item type inside Optional[...], list[...], Annotated[...]."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else annotation
+    return annotation
+
+
+def _field_info(loc: tuple):
+    """(model class, field info) for a location, walking nested models and lists."""
+    model: Any = Scenario
+    info = None
+    for part in loc:
+        if isinstance(part, int) or part == "[key]":
+            continue
+        if (
+            not (isinstance(model, type) and issubclass(model, BaseModel))
+            or part not in model.model_fields
+        ):
+            return model, info
+        info = model.model_fields[part]
+        inner = _unwrap(info.annotation)
+        if typing.get_origin(inner) is list:
+            inner = _unwrap(typing.get_args(inner)[0])
+        model = inner
+    return model, info
+
+
+def _expected(loc: tuple) -> str:
+    _, info = _field_info(loc)
+    if info is not None and isinstance(info.json_schema_extra, dict):
+        return str(info.json_schema_extra.get("expected", ""))
+    return ""
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model, _ = _field_info(loc)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def format_errors(exc: ValidationError, source: str) -> list[str]:
+    """One message per pydantic error, in the form of the module docstring."""
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        ctx = err.get("ctx") or {}
+        kind = err["type"]
+        if kind == "hccsim":
+            if "item" in ctx:
+                loc = (*loc, ctx["item"])
+            if "field" in ctx:
+                loc = (*loc, ctx["field"])
+            value = ctx.get("value", err.get("input"))
+            path = _path(loc)
+            out.append(f"{source}: {path}: {shorten(value)} is not allowed; {ctx['message']}")
+            continue
+        path = _path(loc)
+        if kind == "missing":
+            out.append(f"{source}: {path}: is required; expected {_expected(loc)}")
+        elif kind == "extra_forbidden":
+            parent = loc[:-1]
+            allowed = _allowed_keys(parent)
+            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            where = f"under {_path(parent)}" if parent else "at the top level"
+            msg = f"{source}: {path}: unknown key; allowed {where}: {', '.join(allowed)}"
+            if hint:
+                msg += f" (did you mean {hint[0]!r}?)"
+            out.append(msg)
+        elif kind == "invalid_key":
+            out.append(
+                f"{source}: {path or 'top level'}: key {shorten(loc[-1] if loc else err.get('input'))} is not allowed; keys must be text"
+            )
+        else:
+            expected = _expected(loc) or err["msg"]
+            out.append(
+                f"{source}: {path}: {shorten(err.get('input'))} is not allowed; expected {expected}"
+            )
+    return out
+
+
+def schema_json() -> str:
+    """JSON Schema of the scenario format (``hccsim schema``)."""
+    return json.dumps(Scenario.model_json_schema(), indent=2)

@@ -1,0 +1,114 @@
+"""Seeds and keyed random streams (DESIGN section 6).
+
+One root seed per run. Every patient gets its own ``numpy.random.Generator`` from
+``SeedSequence(root, spawn_key=(replicate, patient))``; the patient's latent biology is drawn
+from it up front, in a fixed order. Draws whose number depends on treatment come from streams
+keyed by ``(purpose, line, drug)`` so that two arms of a comparison use the same numbers until
+their treatment really differs (common random numbers). Within such a stream, visit ``v``
+consumes the ``v``-th block of a fixed size, so the stream is effectively keyed by visit too.
+
+Nothing here touches global random state, ``hash()`` of strings (salted per process), the wall
+clock or uuids. A result depends only on the root seed, the replicate and the patient index.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import IntEnum
+
+import numpy as np
+from numpy.random import PCG64, Generator, SeedSequence
+
+#: Largest root seed accepted (seeds are recorded in JSON and YAML, keep them exact integers).
+MAX_SEED = 2**63 - 1
+
+
+class Purpose(IntEnum):
+    """Fixed integer codes of the keyed streams. Never renumber: results depend on them."""
+
+    BIOLOGY = 0  # not a keyed stream: the patient's own generator (documented for completeness)
+    IMAGING = 1  # visit timing jitter and measurement error, one block per visit
+    TOXICITY = 2  # adverse-event onsets, grades and durations on one line
+    POLICY = 3  # whether another line follows, the gap before it
+    EFFECT = 4  # drug-specific effect draws at line start (responder status, lesion spread)
+    LABS = 5  # lab visit noise, filled in after the history is complete
+    ALLOCATION = 6  # per-replicate arm allocation lists (keyed by replicate only)
+    ACCRUAL = 7  # per-replicate entry times
+    TOXICITY_MINOR = 8  # lower-grade adverse events, filled in after the history is complete
+
+
+def draw_root_seed() -> int:
+    """A fresh root seed for a run that was given none. Recorded in every output."""
+    return secrets.randbits(63)
+
+
+def check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
+    return seed
+
+
+def _generator(root: int, key: tuple[int, ...]) -> Generator:
+    return Generator(PCG64(SeedSequence(root, spawn_key=key)))
+
+
+def replicate_stream(root: int, replicate: int, purpose: Purpose) -> Generator:
+    """A stream shared by a whole replicate (allocation lists, accrual times).
+
+    Keys of different kinds have different lengths, so they can never coincide: a patient's own
+    generator is keyed ``(replicate, patient)``, its keyed streams ``(replicate, patient,
+    purpose, line, drug)``, and replicate streams ``(replicate, purpose, 2**32 - 1)``
+    (SeedSequence turns each integer below 2**32 into one 32-bit word).
+    """
+    return _generator(root, (replicate, int(purpose), 2**32 - 1))
+
+
+class PatientStreams:
+    """All randomness of one patient in one replicate.
+
+    ``biology`` is the patient's own generator, used only for the up-front draws (baseline,
+    growth, susceptibilities, death budget), in a fixed order. ``keyed()`` gives the
+    treatment-dependent streams; each is created once, on first use, and cached.
+    """
+
+    __slots__ = ("_cache", "biology", "patient", "replicate", "root")
+
+    def __init__(self, root: int, replicate: int, patient: int) -> None:
+        self.root = root
+        self.replicate = replicate
+        self.patient = patient
+        self.biology = _generator(root, (replicate, patient))
+        self._cache: dict[tuple[int, int, int], Generator] = {}
+
+    def keyed(self, purpose: Purpose, line: int, drug: int) -> Generator:
+        """The stream for ``(purpose, line, drug)``; ``drug`` is the catalogue's integer code."""
+        key = (int(purpose), line, drug)
+        gen = self._cache.get(key)
+        if gen is None:
+            gen = _generator(self.root, (self.replicate, self.patient, *key))
+            self._cache[key] = gen
+        return gen
+
+
+class BlockStream:
+    """Visit-keyed draws from one keyed stream: visit ``v`` always gets block ``v``.
+
+    Each call to :meth:`next_block` returns the next ``size`` standard normals and ``size``
+    uniforms. Because every visit consumes exactly one block, the numbers seen at visit ``v`` of
+    a line depend only on ``(patient, line, drug, v)``, whatever happened at other visits.
+    """
+
+    __slots__ = ("_gen", "size", "visits")
+
+    def __init__(self, gen: Generator, size: int) -> None:
+        self._gen = gen
+        self.size = size
+        self.visits = 0
+
+    def next_block(self) -> tuple[np.ndarray, np.ndarray]:
+        self.visits += 1
+        # One call each: standard_normal's consumption depends only on ``size``.
+        return self._gen.standard_normal(self.size), self._gen.random(self.size)
