@@ -59,6 +59,51 @@ class Context:
         return LinePolicy(self.params.policy, self.sequence)
 
 
+class Reader:
+    """What the simulated radiologist needs for every scan of one patient, computed once."""
+
+    __slots__ = (
+        "has_nontarget",
+        "liver",
+        "log_gone",
+        "n",
+        "n_tracked",
+        "nontarget",
+        "nt_pd_ratio",
+        "sd",
+        "static",
+        "static_tail",
+        "too_small",
+        "viable",
+        "w_mrecist",
+        "w_nontarget",
+        "w_recist",
+    )
+
+    def __init__(self, p, lz: tumour.Lesions) -> None:
+        self.n = lz.n
+        self.n_tracked = int((~lz.latent).sum())  # the latent burden, if any, is the last slot
+        self.sd = p.measurement_sd_log
+        self.log_gone = math.log(p.disappear_mm)
+        self.too_small = p.too_small_mm
+        self.nt_pd_ratio = p.nontarget_pd_volume_ratio
+        self.viable = np.where(lz.enhancing, lz.viable, 0.0)
+        self.liver = lz.organ == tumour.LIVER
+        self.w_recist = lz.recist_target.astype(float)
+        self.w_mrecist = lz.mrecist_target.astype(float)
+        self.nontarget = ~lz.recist_target
+        self.w_nontarget = self.nontarget.astype(float)
+        self.has_nontarget = bool(self.nontarget.any())
+        k = self.n_tracked
+        self.static = (
+            np.arange(k, dtype=np.int64),
+            _ORGAN_NAMES[lz.organ[:k]],
+            lz.recist_target[:k],
+            lz.mrecist_target[:k],
+        )
+        self.static_tail = (lz.enhancing[:k], np.zeros(k, dtype=bool))
+
+
 class Course:
     __slots__ = (
         "b",
@@ -85,7 +130,6 @@ class Course:
         "lines",
         "log_afp0",
         "log_v0",
-        "n_tracked",
         "nadir_m",
         "nadir_nt",
         "nadir_r",
@@ -94,12 +138,12 @@ class Course:
         "pid",
         "policy",
         "pos",
+        "reader",
         "received",
         "reductions",
         "responsive",
         "segments",
         "sens_shared",
-        "static",
         "streams",
         "susceptibility",
         "t_ae",
@@ -150,15 +194,7 @@ class Course:
             u[: tumour.N_UNIFORMS],
         )
         self.lesions = lz
-        tracked = ~lz.latent
-        self.n_tracked = int(tracked.sum())
-        self.static = (
-            np.arange(self.n_tracked, dtype=np.int64),
-            _ORGAN_NAMES[lz.organ[tracked]],
-            lz.recist_target[tracked],
-            lz.mrecist_target[tracked],
-            lz.enhancing[tracked],
-        )
+        self.reader = Reader(p.tumour, lz)
         self.hazard = DeathHazard(
             p.death,
             lz,
@@ -227,9 +263,12 @@ class Course:
         self.pos, self.drug, self.line_start = pos, drug, t
         self.level, self.di, self.holds, self.reductions = 0, 1.0, 0, 0
         self.received.append(drug.name)
+        # The line's treatment stream: the drug-effect draw first, then the AE process.
+        self.tox_rng = self.streams.keyed(Purpose.TREATMENT, self.line, drug.code)
         rho = p.tumour.kill_cross_drug_correlation
-        z_drug = float(self.streams.keyed(Purpose.EFFECT, self.line, drug.code).standard_normal())
-        z = rho * self.sens_shared + math.sqrt(max(0.0, 1.0 - rho * rho)) * z_drug
+        z = rho * self.sens_shared + math.sqrt(max(0.0, 1.0 - rho * rho)) * float(
+            self.tox_rng.standard_normal()
+        )
         responder = (
             drug.responder_fraction is not None and self.responsive < drug.responder_fraction
         )
@@ -238,9 +277,8 @@ class Course:
         )
         self._segment(t, self.kill, self.lam, 1.0, t)
         self.on_drug_since = t
-        self.tox = LineToxicity.for_drug(drug, self.susceptibility)
-        self.tox_rng = self.streams.keyed(Purpose.TOXICITY, self.line, drug.code)
-        self.t_ae = self.tox.next_action_onset(t, 1.0, self.tox_rng)
+        self.tox = LineToxicity.for_drug(drug)
+        self.t_ae = self.tox.next_action_onset(t, self.susceptibility, self.tox_rng)
         self.hold_until = INF
         self.img = BlockStream(
             self.streams.keyed(Purpose.IMAGING, self.line, drug.code), tumour.SLOTS
@@ -304,60 +342,36 @@ class Course:
         self.t_img = self.line_start + self.visit * self.ctx.imaging_interval + jitter
 
     def _scan(self, t: float, baseline: bool) -> str | None:
-        p = self.ctx.params.tumour
-        lz = self.lesions
-        logd = lz.log_diameters(t)
-        z = self.block[0][: lz.n]
-        raw = np.exp(logd + p.measurement_sd_log * z)
-        gone = logd < math.log(p.disappear_mm)
-        rec = np.where(gone, 0.0, np.maximum(raw, p.too_small_mm))
-        viable = np.where(gone | ~lz.enhancing, 0.0, raw * lz.viable)
-        mrec = np.where(lz.organ == tumour.LIVER, viable, rec)
-        sum_r = float(rec[lz.recist_target].sum())
-        sum_m = float(mrec[lz.mrecist_target].sum())
-        nt = ~lz.recist_target
-        nt_vol = float(np.exp(3.0 * (logd[nt] + p.measurement_sd_log * z[nt])).sum())
-        tracked = ~lz.latent
+        """Image all lesions at ``t``, record them, and read the visit (None at baseline)."""
+        rd = self.reader
+        logd = self.lesions.log_diameters(t)
+        logobs = logd + rd.sd * self.block[0][: rd.n]
+        raw = np.exp(logobs)
+        gone = logd < rd.log_gone
+        rec = np.where(gone, 0.0, np.maximum(raw, rd.too_small))
+        viable = np.where(gone, 0.0, raw * rd.viable)
+        sum_r = float(rec @ rd.w_recist)
+        sum_m = float(np.where(rd.liver, viable, rec) @ rd.w_mrecist)
+        nt_vol = float(np.exp(3.0 * logobs) @ rd.w_nontarget)
+        k = rd.n_tracked
         self.buf.lesions.append(
-            (
-                self.pid,
-                self.line,
-                self.visit,
-                t,
-                *self.static[:4],
-                rec[tracked],
-                viable[tracked],
-                self.static[4],
-                np.zeros(self.n_tracked, dtype=bool),
-            )
+            (self.pid, self.line, self.visit, t, *rd.static, rec[:k], viable[:k], *rd.static_tail)
         )
         if baseline:
             self.base_r = self.nadir_r = sum_r
             self.base_m = self.nadir_m = sum_m
             self.nadir_nt = nt_vol
-            nontarget = "absent" if not nt.any() else "non-CR/non-PD"
+            nontarget = "non-CR/non-PD" if rd.has_nontarget else "absent"
             self.buf.assessments.append(
-                (
-                    self.pid,
-                    self.line,
-                    0,
-                    t,
-                    True,
-                    sum_r,
-                    sum_m,
-                    nontarget,
-                    False,
-                    None,
-                    None,
-                )
+                (self.pid, self.line, 0, t, True, sum_r, sum_m, nontarget, False, None, None)
             )
             return None
-        if not nt.any():
+        if not rd.has_nontarget:
             nontarget = "absent"
-        elif gone[nt].all():
-            nontarget = "CR"
-        elif nt_vol >= p.nontarget_pd_volume_ratio * self.nadir_nt:
+        elif nt_vol >= rd.nt_pd_ratio * self.nadir_nt:
             nontarget = "PD"
+        elif gone[rd.nontarget].all():
+            nontarget = "CR"
         else:
             nontarget = "non-CR/non-PD"
         resp_r = visit_response(
@@ -423,7 +437,7 @@ class Course:
         self.hold_until = INF
         self._segment(t, self.kill, self.lam, self.di, self.line_start)
         self.on_drug_since = t
-        self.t_ae = self.tox.next_action_onset(t, self.di, self.tox_rng)
+        self.t_ae = self.tox.next_action_onset(t, self.di * self.susceptibility, self.tox_rng)
 
     def _ae_row(self, term: str, grade: int, onset: float, end: float, action: str) -> None:
         self.buf.adverse_events.append(
@@ -486,27 +500,29 @@ class Course:
             by_line.setdefault(line, []).append((a, b_, di, drug))
         for line, intervals in by_line.items():
             drug = intervals[0][3]
-            tox = LineToxicity.for_drug(drug, self.susceptibility)
+            tox = LineToxicity.for_drug(drug)
             rng = self.streams.keyed(Purpose.TOXICITY_MINOR, line, drug.code)
-            spans = [(a, b_, di) for a, b_, di, _ in intervals]
-            for term, grade, onset, duration in tox.minor_events(spans, rng):
+            spans = [(a, b_, di * self.susceptibility) for a, b_, di, _ in intervals]
+            term, grade, onset, duration = tox.minor_events(spans, rng)
+            names = tox.terms
+            for j, g, a, d in zip(
+                term.tolist(), grade.tolist(), onset.tolist(), duration.tolist(), strict=True
+            ):
                 self.buf.adverse_events.append(
-                    (self.pid, line, drug.name, term, grade, onset, onset + duration, "none")
+                    (self.pid, line, drug.name, names[j].term, g, a, a + d, "none")
                 )
 
     def log_volume_at(self, days: np.ndarray) -> np.ndarray:
         """log total tumour volume at past ``days`` from the recorded segments of the history."""
-        starts = np.array([s[0] for s in self.segments])
-        which = np.searchsorted(starts, days, side="right") - 1
-        out = np.empty(len(days))
-        g = self.lesions.g
-        for k in np.unique(which):
-            s, logd, a, lam = self.segments[k]
-            sel = which == k
-            x = days[sel][None, :] - s
-            grid = logd[:, None] + g[:, None] * x - a[:, None] * tumour.phi(lam[:, None], x)
-            out[sel] = np.log(tumour.volume_cm3(grid))
-        return out
+        segs = self.segments
+        starts = np.array([s[0] for s in segs])
+        k = np.searchsorted(starts, days, side="right") - 1
+        logd = np.array([s[1] for s in segs])[k]  # (days, lesions)
+        a = np.array([s[2] for s in segs])[k]
+        lam = np.array([s[3] for s in segs])[k]
+        x = (days - starts[k])[:, None]
+        grid = logd + self.lesions.g * x - a * tumour.phi(lam, x)
+        return np.log(tumour.SPHERE_CM3 * np.add.reduce(np.exp(3.0 * grid), axis=1))
 
     def _labs(self, last: float) -> None:
         ctx = self.ctx

@@ -58,13 +58,20 @@ class Buffers:
 
 
 def _rows_to_columns(rows: list[tuple], names: tuple[str, ...]) -> Columns:
+    """Row tuples to columns in patient order (object arrays; typed by :func:`_typed`)."""
     if not rows:
         return {n: np.empty(0, dtype=object) for n in names}
     order = np.argsort(
         np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), kind="stable"
     )
-    transposed = list(zip(*rows, strict=True))
-    return {n: np.asarray(transposed[i], dtype=object)[order] for i, n in enumerate(names)}
+    return {n: _column(col, order) for n, col in zip(names, zip(*rows, strict=True), strict=True)}
+
+
+def _column(values: tuple, order: np.ndarray) -> np.ndarray:
+    arr = np.array(values)  # numeric and bool columns get their dtype here, text stays text
+    if arr.dtype.kind in "USO":
+        arr = np.array(values, dtype=object)
+    return arr[order]
 
 
 def _lab_columns(chunks: list[tuple[int, np.ndarray, np.ndarray]]) -> Columns:
@@ -107,20 +114,16 @@ _NUMPY = {"int64": np.int64, "float64": np.float64, "bool": np.bool_}
 
 
 def _typed(name: str, cols: Columns) -> Columns:
-    """Columns in the contract's order and dtypes (strings stay object arrays, None for null)."""
+    """Columns in the contract's order and dtypes (text as object arrays, None for null)."""
     out = {}
     for c in TABLES[name]:
         v = cols[c.name]
         if c.dtype == "string":
-            out[c.name] = np.asarray(v, dtype=object)
-        elif c.dtype == "float64":
-            out[c.name] = (
-                np.asarray([np.nan if x is None else x for x in v], dtype=np.float64)
-                if v.dtype == object
-                else v.astype(np.float64)
-            )
+            out[c.name] = v if v.dtype == object else v.astype(object)
+        elif c.dtype == "float64" and v.dtype == object:
+            out[c.name] = np.array([np.nan if x is None else x for x in v], dtype=np.float64)
         else:
-            out[c.name] = v.astype(_NUMPY[c.dtype])
+            out[c.name] = v.astype(_NUMPY[c.dtype], copy=False)
     return out
 
 

@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+from scipy.special import ndtri
 
 from hccsim.simulator.parameters import AEParams, DrugParams
 
 HOLD_GRADE = 3
+_CACHE: dict[int, tuple[DrugParams, LineToxicity]] = {}
 _STD_NORMAL = NormalDist()
+_NO_EVENTS = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0))
 #: Log-normal spread of event durations around the term's median.
 DURATION_SD_LOG = 0.5
 
@@ -35,38 +38,51 @@ def action_grade(ae: AEParams) -> int:
     return min(HOLD_GRADE, ae.stop_at_grade)
 
 
+def _grade1_share(ae: AEParams) -> float:
+    """Share of grade 1 among onsets below the action grade (1.0 when only grade 1 is below)."""
+    below = ae.grade_probs[: action_grade(ae) - 1]
+    return below[0] / sum(below) if sum(below) > 0 else 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class LineToxicity:
-    """Pre-computed rates of one regimen for one patient (susceptibility applied)."""
+    """Onset rates of one regimen at full dose for a patient of susceptibility 1.
+
+    Rates scale with ``dose intensity x susceptibility`` at use. Built once per regimen
+    (:meth:`for_drug` caches it).
+    """
 
     terms: tuple[AEParams, ...]
-    action_rates: np.ndarray  # per day at full dose, per term
-    action_total: float
-    action_cdf: np.ndarray
-    minor_rates: np.ndarray  # per day at full dose, per term
+    action_total: float  # per day, all terms
+    action_cdf: np.ndarray  # which term an action onset belongs to
+    minor_rates: np.ndarray  # per day, per term
+    minor_grade1: np.ndarray  # P(grade 1 | lower-grade onset), per term
+    durations: np.ndarray  # median duration (days), per term
 
     @classmethod
-    def for_drug(cls, drug: DrugParams, susceptibility: float) -> LineToxicity:
+    def for_drug(cls, drug: DrugParams) -> LineToxicity:
+        hit = _CACHE.get(id(drug))
+        if hit is not None and hit[0] is drug:
+            return hit[1]
         terms = drug.adverse_events
-        action = (
-            np.array(
-                [ae.rate_per_day * sum(ae.grade_probs[action_grade(ae) - 1 :]) for ae in terms]
-            )
-            * susceptibility
+        action = np.array(
+            [ae.rate_per_day * sum(ae.grade_probs[action_grade(ae) - 1 :]) for ae in terms]
         )
-        minor = (
-            np.array(
-                [ae.rate_per_day * sum(ae.grade_probs[: action_grade(ae) - 1]) for ae in terms]
-            )
-            * susceptibility
+        minor = np.array(
+            [ae.rate_per_day * sum(ae.grade_probs[: action_grade(ae) - 1]) for ae in terms]
         )
         total = float(action.sum()) if len(terms) else 0.0
         cdf = np.cumsum(action) / total if total > 0 else np.zeros(len(terms))
-        return cls(terms, action, total, cdf, minor)
+        grade1 = np.array([_grade1_share(ae) for ae in terms])
+        durations = np.array([ae.duration_days for ae in terms])
+        tox = cls(terms, total, cdf, minor, grade1, durations)
+        _CACHE[id(drug)] = (drug, tox)  # holding the drug keeps its id from being reused
+        return tox
 
-    def next_action_onset(self, now: float, di: float, rng: np.random.Generator) -> float:
-        """Time of the next onset that needs a decision, at dose intensity ``di`` (inf if none)."""
-        rate = self.action_total * di
+    def next_action_onset(self, now: float, scale: float, rng: np.random.Generator) -> float:
+        """Time of the next onset that needs a decision; ``scale`` is dose intensity x
+        susceptibility (no onset when it is zero)."""
+        rate = self.action_total * scale
         if rate <= 0.0:
             return math.inf
         return now + rng.standard_exponential() / rate
@@ -84,25 +100,36 @@ class LineToxicity:
         return ae, grade, _duration(ae, u[2])
 
     def minor_events(self, intervals: list[tuple[float, float, float]], rng: np.random.Generator):
-        """Lower-grade onsets over on-drug ``(start, end, dose intensity)`` intervals.
+        """Lower-grade onsets over on-drug ``(start, end, scale)`` intervals, where ``scale`` is
+        dose intensity x susceptibility.
 
-        Yields ``(term, grade, onset, duration)``. The number of draws depends on the
-        intervals only through Poisson counts, all from the caller's keyed stream.
+        Per term, the number of onsets is Poisson with mean ``rate x sum(scale x length)``;
+        given the counts, onsets are independent with density proportional to the intensity
+        (placed by inverting the cumulative intensity), which is exactly a Poisson process with
+        that piecewise-constant intensity. Returns arrays ``(term index, grade, onset,
+        duration)``; the draws are a Poisson vector and one uniform triple per onset.
         """
-        for start, end, di in intervals:
-            length = end - start
-            if length <= 0 or di <= 0:
-                continue
-            counts = rng.poisson(self.minor_rates * di * length)
-            for j in np.flatnonzero(counts):
-                ae = self.terms[j]
-                g0 = action_grade(ae)
-                probs = np.asarray(ae.grade_probs[: g0 - 1])
-                cdf = np.cumsum(probs) / probs.sum()
-                for _ in range(int(counts[j])):
-                    u = rng.random(3)
-                    grade = 1 + min(int(np.searchsorted(cdf, u[0], side="right")), len(probs) - 1)
-                    yield ae.term, grade, start + u[1] * length, _duration(ae, u[2])
+        starts = np.array([a for a, _, _ in intervals])
+        lengths = np.array([b - a for a, b, _ in intervals])
+        weights = np.maximum(lengths, 0.0) * np.array([c for _, _, c in intervals])
+        cum = np.cumsum(weights)
+        total = float(cum[-1]) if len(cum) else 0.0
+        if total <= 0.0 or not len(self.terms):
+            return _NO_EVENTS
+        counts = rng.poisson(self.minor_rates * total)
+        k = int(counts.sum())
+        if k == 0:
+            return _NO_EVENTS
+        u = rng.random((k, 3))
+        term = np.repeat(np.arange(len(self.terms)), counts)
+        # Onset: invert the cumulative intensity, skipping the gaps between intervals.
+        v = u[:, 0] * total
+        piece = np.minimum(np.searchsorted(cum, v, side="right"), len(cum) - 1)
+        before = np.where(piece > 0, cum[piece - 1], 0.0)
+        onset = starts[piece] + (v - before) / (weights[piece] / lengths[piece])
+        grade = 1 + (u[:, 1] > self.minor_grade1[term]).astype(np.int64)
+        duration = self.durations[term] * np.exp(DURATION_SD_LOG * ndtri(u[:, 2]))
+        return term, grade, onset, duration
 
 
 def _duration(ae: AEParams, u: float) -> float:

@@ -7,7 +7,7 @@ that accrues from the start of the line ``t0``::
 
 written as ``log d(s) + g (t - s) - a * phi(lam, t - s)`` with ``a = DI k exp(-lam (s - t0))``
 fixed for the segment and ``phi(lam, x) = -expm1(-lam x) / lam``, which is exact as
-``lam -> 0`` (``phi(0, x) = x``). ``s`` is the last state change: a line start or end, a hold,
+``lam -> 0`` (``phi -> x``; rates are floored at ``LAM_FLOOR`` where phi equals x to rounding). ``s`` is the last state change: a line start or end, a hold,
 a resumption, a dose reduction.
 
 Each patient has up to :data:`MAX_TRACKED` individually tracked lesions (intrahepatic lesions
@@ -47,15 +47,17 @@ MEASURABLE_NODE_MM = 15.0
 N_NORMALS = 4 * SLOTS
 N_UNIFORMS = 1 + MAX_EHM + 2 * SLOTS
 
-_SPHERE_CM3 = math.pi / 6.0 / 1000.0  # volume (cm^3) of a sphere of diameter 1 mm, times d^3
+SPHERE_CM3 = math.pi / 6.0 / 1000.0  # volume (cm^3) of a sphere of diameter 1 mm, times d^3
 
 
-def phi(lam: np.ndarray, x):
-    """``-expm1(-lam x) / lam`` with its limit ``x`` where ``lam == 0``."""
-    if np.all(lam > 0):
-        return -np.expm1(-lam * x) / lam
-    safe = np.where(lam > 0, lam, 1.0)
-    return np.where(lam > 0, -np.expm1(-safe * x) / safe, x)
+#: Resistance rates are floored here so that :func:`phi` needs no branch: for ``lam`` at the
+#: floor, ``-expm1(-lam x) / lam`` equals its limit ``x`` to rounding for any ``x > 1e-100``.
+LAM_FLOOR = 1e-200
+
+
+def phi(lam, x):
+    """``-expm1(-lam x) / lam`` for ``lam >= LAM_FLOOR`` (its limit ``x`` as ``lam -> 0``)."""
+    return -np.expm1(-lam * x) / lam
 
 
 class Lesions:
@@ -70,6 +72,7 @@ class Lesions:
         "enhancing",
         "g",
         "kill_z",
+        "killing",
         "lam",
         "lam_z",
         "latent",
@@ -87,13 +90,18 @@ class Lesions:
     def log_diameters(self, t: float) -> np.ndarray:
         """True log diameters (mm) of all lesions at time ``t`` within the current segment."""
         x = t - self.s
-        return self.logd + self.g * x - self.a * phi(self.lam, x)
+        if self.killing:
+            return self.logd + self.g * x + self.a * (np.expm1(-self.lam * x) / self.lam)
+        return self.logd + self.g * x
 
     def log_diameters_grid(self, times: np.ndarray) -> np.ndarray:
         """``(n, len(times))`` log diameters at several times within the current segment."""
-        x = times[None, :] - self.s
-        lam = self.lam[:, None]
-        return self.logd[:, None] + self.g[:, None] * x - self.a[:, None] * phi(lam, x)
+        x = times - self.s
+        out = self.logd[:, None] + self.g[:, None] * x
+        if self.killing:
+            lam = self.lam[:, None]
+            out += self.a[:, None] * (np.expm1(-lam * x) / lam)
+        return out
 
     def set_segment(self, t: float, kill, lam, di: float, t0: float) -> None:
         """Start a new segment at ``t``: carry the diameters to ``t``, then apply the new state.
@@ -105,13 +113,14 @@ class Lesions:
         self.logd = self.log_diameters(t)
         self.s = t
         self.t0 = t0
-        self.lam = np.broadcast_to(np.asarray(lam, dtype=float), self.g.shape)
+        self.lam = np.maximum(lam, LAM_FLOOR) * np.ones(self.n)
         self.a = (di * np.asarray(kill, dtype=float)) * np.exp(-self.lam * (t - t0))
+        self.killing = bool(di > 0.0) and bool(np.any(self.a))
 
 
 def volume_cm3(logd: np.ndarray) -> np.ndarray:
     """Total tumour volume (cm^3, spheres) from log diameters of shape (n, ...)."""
-    return _SPHERE_CM3 * np.exp(3.0 * logd).sum(axis=0)
+    return SPHERE_CM3 * np.add.reduce(np.exp(3.0 * logd), axis=0)
 
 
 def build_lesions(
@@ -175,8 +184,9 @@ def build_lesions(
     lz.g = p.growth_median_per_day * growth_factor * np.exp(p.growth_lesion_sd_log * z_g[idx])
     lz.kill_z = np.exp(p.kill_lesion_sd_log * z_kill[idx])
     lz.lam_z = np.exp(p.resistance_lesion_sd_log * z_lam[idx])
-    lz.lam = np.zeros(lz.n)
+    lz.lam = np.full(lz.n, LAM_FLOOR)
     lz.a = np.zeros(lz.n)
+    lz.killing = False
 
     # Viable (arterially enhancing) fraction; prior TACE leaves some liver lesions without
     # enhancement, which makes them non-evaluable by mRECIST.
@@ -209,13 +219,17 @@ def select_targets(organ, logd, tracked, enhancing, viable) -> tuple[np.ndarray,
 
 def _pick(organ: np.ndarray, size: np.ndarray, eligible: np.ndarray) -> np.ndarray:
     chosen = np.zeros(len(organ), dtype=bool)
-    per_organ = np.zeros(len(ORGANS), dtype=int)
-    for i in np.argsort(-np.where(eligible, size, -1.0), kind="stable"):
-        if not eligible[i] or chosen.sum() >= MAX_TARGETS:
+    per_organ = [0] * len(ORGANS)
+    n_chosen = 0
+    ok = eligible.tolist()
+    organs = organ.tolist()
+    for i in np.argsort(-np.where(eligible, size, -1.0), kind="stable").tolist():
+        if not ok[i] or n_chosen >= MAX_TARGETS:
             break
-        if per_organ[organ[i]] < MAX_TARGETS_PER_ORGAN:
+        if per_organ[organs[i]] < MAX_TARGETS_PER_ORGAN:
             chosen[i] = True
-            per_organ[organ[i]] += 1
+            per_organ[organs[i]] += 1
+            n_chosen += 1
     return chosen
 
 

@@ -1,0 +1,185 @@
+"""``hccsim run`` end to end: the run folder, identical tables for any number of workers,
+re-running the resolved scenario, and clear errors (exit 2, no traceback) for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from hccsim.analysis import schema
+from hccsim.simulator.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SMALL = """\
+name: small-run
+description: A small run for the tests.
+seed: 4242
+replicates: 3
+population: {preset: anchor_ramucirumab}
+cohort: {size: 60, batch_size: 25}
+treatment: {sequence: [ramucirumab, regorafenib, cabozantinib]}
+observation: {imaging_weeks: 6, max_follow_up_months: 24}
+"""
+
+
+def _hccsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hccsim.simulator", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def scenario_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sc") / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(scenario_file, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("runs")
+    folders = {}
+    for jobs in ("1", "2"):
+        folder = out / f"jobs{jobs}"
+        res = _hccsim("run", str(scenario_file), "--jobs", jobs, "--out", str(folder), "--quiet")
+        assert res.returncode == 0, res.stderr
+        assert res.stdout == "" and res.stderr == ""  # --quiet: nothing on the terminal
+        folders[jobs] = folder
+    return folders
+
+
+def test_run_folder_has_every_file(runs):
+    folder = runs["1"]
+    for name in ("scenario.resolved.yaml", "provenance.json", "manifest.json", "summary.json"):
+        assert (folder / name).is_file(), name
+    for table in schema.TABLE_NAMES:
+        parts = sorted((folder / "cohort" / table).glob("part-*.parquet"))
+        assert [p.name for p in parts] == [f"part-{r:05d}.parquet" for r in range(3)]
+    assert not list(folder.rglob("*.tmp"))
+    prov = json.loads((folder / "provenance.json").read_text())
+    assert prov["seed"] == 4242 and len(prov["scenario_hash"]) == 64
+    assert {"numpy", "simpy", "pyarrow"} <= set(prov["libraries"])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["done"] == [0, 1, 2] and manifest["scenario_hash"] == prov["scenario_hash"]
+
+
+def test_summary_json_format(runs):
+    summary = json.loads((runs["1"] / "summary.json").read_text())
+    assert summary["scenario"] == "small-run"
+    assert (summary["n"], summary["replicates"], summary["seed"]) == (60, 3, 4242)
+    for name in ("os_median_months", "pfs_recist_median_months", "pfs_mrecist_median_months"):
+        stats = summary["metrics"][name]
+        assert set(stats) == {"mean", "median", "q025", "q975"}
+        assert stats["q025"] <= stats["median"] <= stats["q975"]
+
+
+def test_one_and_two_workers_write_identical_tables(runs):
+    for table in schema.TABLE_NAMES:
+        for r in range(3):
+            name = f"cohort/{table}/part-{r:05d}.parquet"
+            a, b = runs["1"] / name, runs["2"] / name
+            assert pq.read_table(a).equals(pq.read_table(b)), name
+            assert a.read_bytes() == b.read_bytes(), name
+
+
+def test_parts_follow_the_contract(runs):
+    tables = {
+        t: pq.read_table(runs["1"] / "cohort" / t / "part-00001.parquet")
+        for t in schema.TABLE_NAMES
+    }
+    schema.validate(tables)
+    assert set(tables["patients"].column("replicate").to_pylist()) == {1}
+
+
+def test_resolved_scenario_reruns_to_the_same_tables(runs, tmp_path):
+    resolved = runs["1"] / "scenario.resolved.yaml"
+    rerun = tmp_path / "rerun"
+    assert main(["run", str(resolved), "--out", str(rerun), "--quiet"]) == 0
+    for table in schema.TABLE_NAMES:
+        for r in range(3):
+            name = f"cohort/{table}/part-{r:05d}.parquet"
+            assert (rerun / name).read_bytes() == (runs["1"] / name).read_bytes(), name
+    assert (rerun / "scenario.resolved.yaml").read_text().split("\n", 1)[
+        1
+    ] == resolved.read_text().split("\n", 1)[1]
+
+
+def test_seed_and_replicates_from_the_command_line(scenario_file, tmp_path):
+    out = tmp_path / "o"
+    assert (
+        main(
+            [
+                "run",
+                str(scenario_file),
+                "--out",
+                str(out),
+                "--seed",
+                "7",
+                "--replicates",
+                "2",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["seed"], summary["replicates"]) == (7, 2)
+    assert "seed: 7" in (out / "scenario.resolved.yaml").read_text()
+
+
+def test_run_prints_where_results_are_and_headline_numbers(scenario_file, tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["run", str(scenario_file), "--out", str(out), "--replicates", "1"]) == 0
+    text = capsys.readouterr().out
+    assert str(out) in text and "OS" in text and "PFS RECIST 1.1" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "no-such-file.yaml"], "no-such-file.yaml: no such file"),
+        (
+            ["run", "SCENARIO", "--replicates", "0"],
+            "'0' is not allowed; expected a whole number >= 1",
+        ),
+        (["run", "SCENARIO", "--seed", "-3"], "expected a whole number from 0 to"),
+        (["run", "SCENARIO", "--jobs", "zero"], "expected a number of workers >= 1, or -1"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_a_message(args, message, scenario_file):
+    args = [str(scenario_file) if a == "SCENARIO" else a for a in args]
+    res = _hccsim(*args)
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_existing_output_folder_is_not_overwritten_silently(scenario_file, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    res = _hccsim("run", str(scenario_file), "--out", str(out), "--quiet")
+    assert res.returncode == 2 and "exists and is not empty" in res.stderr
+    res = _hccsim("run", str(scenario_file), "--out", str(out), "--quiet", "--overwrite")
+    assert res.returncode == 2 and "no provenance.json" in res.stderr
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_shipped_scenarios_run_by_name(tmp_path):
+    out = tmp_path / "o"
+    assert (
+        main(["run", "anchor_ramucirumab", "--out", str(out), "--replicates", "1", "--quiet"]) == 0
+    )
+    assert (out / "summary.json").exists()

@@ -1,0 +1,132 @@
+"""The death hazard's quadrature and next-reaction inversion against closed forms, and the
+simulated survival curve against theory (DKW band).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hccsim.analysis.survival import kaplan_meier
+from hccsim.simulator import parameters
+from hccsim.simulator.disease import tumour
+from hccsim.simulator.disease.survival import DAYS_PER_MONTH, DAYS_PER_YEAR, DeathHazard
+from hccsim.simulator.scenario import loads
+from hccsim.simulator.studies.run import simulate_replicates
+
+
+def _one_lesion(d0_mm: float, g: float) -> tumour.Lesions:
+    lz = tumour.Lesions()
+    lz.n = 1
+    lz.logd = np.array([math.log(d0_mm)])
+    lz.g = np.array([g])
+    lz.s = lz.t0 = 0.0
+    lz.lam = np.full(1, tumour.LAM_FLOOR)
+    lz.a = np.zeros(1)
+    lz.killing = False
+    return lz
+
+
+def _hazard(lz, **over) -> tuple[DeathHazard, parameters.DeathParams]:
+    p = parameters.resolve({"death": over}).death
+    h = DeathHazard(p, lz, age=70.0, male=True, ecog=0, mvi=False, ehm=False, albi=-2.3, afp=100.0)
+    return h, p
+
+
+def _closed_form(p, d0, g, a, b):
+    """Integral of background + r0 exp(x'b) (V/Vref)^beta for one growing sphere.
+
+    V(t) = (pi/6000) d0^3 exp(3 g t), so the disease hazard is c exp(3 g beta t), and the
+    Gompertz background is h70 exp(slope (t / 365.25)) per day at age 70.
+    """
+    beta = p.burden_exponent
+    v0 = math.pi / 6000.0 * d0**3
+    c = p.base_rate_per_month / DAYS_PER_MONTH * (v0 / p.reference_burden_cm3) ** beta
+    rate = 3.0 * g * beta
+    disease = c * (b - a) if rate == 0 else c / rate * (math.exp(rate * b) - math.exp(rate * a))
+    h70 = math.exp(p.background_gompertz_log_rate_at_70) / DAYS_PER_YEAR
+    s = p.background_gompertz_slope_per_year / DAYS_PER_YEAR
+    return disease + h70 / s * (math.exp(s * b) - math.exp(s * a))
+
+
+@pytest.mark.parametrize("g", [0.0, 0.002, 0.008, 0.02])
+@pytest.mark.parametrize("interval", [(0.0, 42.0), (13.0, 400.0), (100.0, 100.5)])
+def test_quadrature_error_against_closed_form(g, interval):
+    """Stated error: relative error about 5e-7 (c h)^6 per piece; here c h <= 0.42 with
+    14-day pieces (c = 3 g beta = 0.03 per day), so below 1e-8; we require 1e-8."""
+    a, b = interval
+    h, p = _hazard(_one_lesion(40.0, g), burden_exponent=0.5)
+    used, death = h.integrate(a, b, budget=1e9, step=14.0)
+    assert death is None
+    assert used == pytest.approx(_closed_form(p, 40.0, g, a, b), rel=1e-8)
+
+
+@pytest.mark.parametrize("budget", [1e-4, 0.05, 0.7, 2.5])
+def test_inversion_finds_the_time_where_the_budget_is_spent(budget):
+    g = 0.006
+    h, p = _hazard(_one_lesion(60.0, g), burden_exponent=0.6, base_rate_per_month=0.3)
+    used, death = h.integrate(0.0, 5000.0, budget=budget, step=14.0)
+    assert death is not None and used == budget
+    # The closed-form cumulative hazard at the returned time equals the budget.
+    assert _closed_form(p, 60.0, g, 0.0, death) == pytest.approx(budget, rel=1e-7)
+
+
+def test_budget_carries_over_between_intervals():
+    """Next-reaction method: cutting [0, T] at decisions leaves the death time unchanged."""
+    g = 0.005
+    h, _ = _hazard(_one_lesion(50.0, g), base_rate_per_month=0.2)
+    _, once = h.integrate(0.0, 3000.0, budget=1.3, step=14.0)
+    budget, death = 1.3, None
+    for a, b in zip(np.arange(0, 3000, 37.0), np.arange(37.0, 3037, 37.0), strict=True):
+        used, death = h.integrate(float(a), float(b), budget=budget, step=14.0)
+        if death is not None:
+            break
+        budget -= used
+    assert death == pytest.approx(once, abs=1e-6)
+
+
+CONSTANT_HAZARD = """
+name: constant-hazard
+description: Constant death hazard, no treatment; survival must be exponential.
+seed: 20240601
+population: {preset: anchor_ramucirumab}
+cohort: {size: 20000, batch_size: 2500}
+treatment: {sequence: [best_supportive_care]}
+observation: {max_follow_up_months: 36}
+parameters:
+  death:
+    base_rate_per_month: 0.05
+    burden_exponent: 0.0
+    log_hr_ecog: 0.0
+    log_hr_mvi: 0.0
+    log_hr_ehm: 0.0
+    log_hr_albi: 0.0
+    log_hr_log10_afp: 0.0
+    background_gompertz_log_rate_at_70: -40.0
+"""
+
+
+@pytest.mark.slow
+def test_constant_hazard_km_inside_dkw_band():
+    """20,000 untreated patients with a constant hazard of 0.05 per month (background
+    mortality switched off: e^-40 a year). Censoring only at the 36-month horizon, so the KM
+    estimate on [0, 36) is the empirical survival function and the Dvoretzky-Kiefer-Wolfowitz
+    inequality applies: P(sup |S_n - S| > eps) <= 2 exp(-2 n eps^2). With alpha = 1e-4,
+    eps = sqrt(ln(2 / alpha) / (2 n)) = 0.0157. Fixed seed: the test cannot flake."""
+    sc = loads(CONSTANT_HAZARD)
+    ((_, tables),) = list(simulate_replicates(sc, sc.seed, [0]))
+    t = tables["patients"]["last_follow_up_day"] / DAYS_PER_MONTH
+    e = tables["patients"]["death"]
+    km = kaplan_meier(t, e)
+    n = len(t)
+    eps = math.sqrt(math.log(2 / 1e-4) / (2 * n))
+    theory = np.exp(-0.05 * km.times)
+    # sup over a step function: compare at each jump and just before it.
+    before = np.concatenate([[1.0], km.survival[:-1]])
+    gap = max(np.max(np.abs(km.survival - theory)), np.max(np.abs(before - theory)))
+    assert gap < eps, f"sup distance {gap:.4f} exceeds the DKW band {eps:.4f}"
+    # The horizon censors everyone alive at 36 months.
+    alive = ~e
+    assert np.allclose(t[alive], 36.0)

@@ -1,0 +1,135 @@
+"""The growth-inhibition law against its closed form and an ODE solver (DESIGN section 3).
+
+The law solves d log d / dt = g - DI(t) k exp(-lam (t - t0)), with DI piecewise constant (full
+dose, a hold at DI = 0, a reduced dose). Integrating piece by piece gives the reference
+closed form used here, written independently of ``tumour.py``:
+
+    log d(T) = log d(0) + g T - k sum_j DI_j (exp(-lam (a_j - t0)) - exp(-lam (b_j - t0))) / lam
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from hccsim.simulator.disease import tumour
+
+
+def _lesions(logd0, g, kill_z=None, lam_z=None) -> tumour.Lesions:
+    lz = tumour.Lesions()
+    lz.n = len(logd0)
+    lz.logd = np.asarray(logd0, dtype=float)
+    lz.g = np.asarray(g, dtype=float)
+    lz.kill_z = np.ones(lz.n) if kill_z is None else np.asarray(kill_z)
+    lz.lam_z = np.ones(lz.n) if lam_z is None else np.asarray(lam_z)
+    lz.s = 0.0
+    lz.t0 = 0.0
+    lz.lam = np.full(lz.n, tumour.LAM_FLOOR)
+    lz.a = np.zeros(lz.n)
+    lz.killing = False
+    return lz
+
+
+# A line from day 10: full dose to day 40, held to day 55, then 75% dose.
+T0 = 10.0
+SCHEDULE = [(0.0, T0, 0.0), (T0, 40.0, 1.0), (40.0, 55.0, 0.0), (55.0, 400.0, 0.75)]
+
+
+def _reference(logd0, g, k, lam, t):
+    """Closed form of the module docstring, summed over the schedule up to time t, in 50-digit
+    decimal arithmetic (the textbook form cancels catastrophically for small lam in floats)."""
+    D = decimal.Decimal
+    with decimal.localcontext() as ctx:
+        ctx.prec = 50
+        out = D(logd0) + D(g) * D(t)
+        for a, b, di in SCHEDULE:
+            if di == 0.0 or t <= a:
+                continue
+            b = min(b, t)
+            if lam == 0.0:
+                out -= D(k) * D(di) * (D(b) - D(a))
+            else:
+                lo, hi = (-D(lam) * (D(a) - D(T0))).exp(), (-D(lam) * (D(b) - D(T0))).exp()
+                out -= D(k) * D(di) * (lo - hi) / D(lam)
+        return float(out)
+
+
+def _simulate(lz, k, lam, times):
+    """Walk the schedule with set_segment, reading log diameters at ``times``."""
+    out = {}
+    pending = sorted(times)
+    for a, b, di in SCHEDULE:
+        lz.set_segment(a, k if di > 0 else 0.0, lam, di, T0 if a >= T0 else a)
+        while pending and pending[0] <= b:
+            t = pending.pop(0)
+            out[t] = lz.log_diameters(t).copy()
+    return out
+
+
+@pytest.mark.parametrize("lam", [0.02, 1e-3, 1e-9, 0.0])
+def test_growth_law_matches_closed_form_across_hold_and_reduction(lam):
+    logd0 = np.log([30.0, 12.0, 55.0])
+    g = np.array([0.004, 0.002, 0.006])
+    k = np.array([0.015, 0.01, 0.02])
+    lz = _lesions(logd0, g)
+    times = [0.0, 5.0, 10.0, 25.0, 40.0, 47.0, 55.0, 80.0, 200.0, 399.0]
+    got = _simulate(lz, k, lam, times)
+    for t in times:
+        want = [_reference(logd0[i], g[i], k[i], lam, t) for i in range(3)]
+        # Closed form against closed form: only rounding differs.
+        np.testing.assert_allclose(got[t], want, rtol=1e-12, atol=1e-12)
+
+
+def test_growth_law_matches_ode_solver():
+    """Independent check: integrate the ODE numerically (RK45, tight tolerances)."""
+    logd0, g, k, lam = math.log(40.0), 0.005, 0.02, 0.015
+
+    def rhs(t, y):
+        di = next(d for a, b, d in SCHEDULE if a <= t < b)
+        return [g - (di * k * math.exp(-lam * (t - T0)) if di > 0 else 0.0)]
+
+    lz = _lesions([logd0], [g])
+    times = [30.0, 50.0, 120.0, 300.0]
+    got = _simulate(lz, np.array([k]), lam, times)
+    for t in times:
+        sol = solve_ivp(rhs, (0.0, t), [logd0], rtol=1e-11, atol=1e-12, max_step=1.0, method="RK45")
+        assert got[t][0] == pytest.approx(sol.y[0, -1], abs=1e-8)
+
+
+def test_resistance_accrues_from_line_start_not_from_last_state_change():
+    """After a hold, the kill rate is k exp(-lam (t - t0)), not restarted at k."""
+    lz = _lesions([math.log(50.0)], [0.0])
+    k, lam = 0.02, 0.05
+    lz.set_segment(0.0, k, lam, 1.0, 0.0)
+    lz.set_segment(20.0, 0.0, lam, 0.0, 0.0)  # hold
+    lz.set_segment(30.0, k, lam, 1.0, 0.0)  # resume, same line (t0 = 0)
+    eps = 1e-6
+    slope = (lz.log_diameters(30.0 + eps)[0] - lz.log_diameters(30.0)[0]) / eps
+    assert slope == pytest.approx(-k * math.exp(-lam * 30.0), rel=1e-5)
+
+
+def test_phi_limit_is_exact():
+    x = np.array([0.0, 1e-3, 1.0, 100.0, 1e4])
+    np.testing.assert_allclose(tumour.phi(tumour.LAM_FLOOR, x), x, rtol=1e-15)
+    # Small but representable rates: phi = x (1 - lam x / 2 + ...), no cancellation error.
+    lam = 1e-12
+    np.testing.assert_allclose(tumour.phi(lam, x), x * (1 - lam * x / 2), rtol=1e-15)
+
+
+def test_targets_follow_recist_rules():
+    """At most 5 targets, at most 2 per organ, measurable only, largest first."""
+    organ = np.array([0, 0, 0, 1, 1, 1, 2, 4], dtype=np.int8)
+    d = np.array([80, 60, 40, 30, 25, 20, 14, 50.0])  # node 14 mm < 15; bone not measurable
+    tracked = np.ones(8, dtype=bool)
+    rec, mrec = tumour.select_targets(organ, np.log(d), tracked, tracked, np.ones(8))
+    assert rec.tolist() == [True, True, False, True, True, False, False, False]
+    assert rec.sum() <= tumour.MAX_TARGETS
+    # mRECIST with the second liver lesion not enhancing: the third liver lesion replaces it.
+    enh = np.array([True, False, True, True, True, True, True, True])
+    viable = np.where(enh, 1.0, 0.0)
+    _, mrec = tumour.select_targets(organ, np.log(d), tracked, enh, viable)
+    assert mrec.tolist() == [True, False, True, True, True, False, False, False]
