@@ -60,7 +60,7 @@ TABLES: dict[str, tuple[Column, ...]] = {
             "arm",
             "string",
             "",
-            "arm name (a single-arm or non-randomised cohort: its sequence name)",
+            "arm name (a cohort without arms: the scenario name)",
         ),
         _c("stratum", "string", "", "randomisation stratum", nullable=True),
         _c("entry_day", "float64", "days", "calendar day of entry from the study start", low=0),
