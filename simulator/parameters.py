@@ -217,39 +217,117 @@ def flatten_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return _flatten(overrides, "")
 
 
+#: Leaves with bounds other than "a number >= 0": (low, high, low is exclusive).
+_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "responder_fraction": (0.0, 1.0, False),
+    "kill_cross_drug_correlation": (-1.0, 1.0, False),
+    "viable_fraction_low": (0.0, 1.0, False),
+    "nonenhancing_after_tace": (0.0, 1.0, False),
+    "reference_burden_cm3": (0.0, math.inf, True),
+    "disappear_mm": (0.0, math.inf, True),
+    "too_small_mm": (0.0, math.inf, True),
+    "nontarget_pd_volume_ratio": (0.0, math.inf, True),
+    "gap_median_days": (0.0, math.inf, True),
+    "duration_days": (0.0, math.inf, True),
+}
+
+
+def _tree(paths) -> dict:
+    root: dict = {}
+    for path in paths:
+        node = root
+        for part in path.split("."):
+            node = node.setdefault(part, {})
+    return root
+
+
 def check_overrides(overrides: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Problems with a scenario's ``parameters:`` block as ``(path, message)`` pairs."""
-    problems: list[tuple[str, str]] = []
+    """Problems with a scenario's ``parameters:`` block as ``(path, message)`` pairs.
+
+    Keys may be nested mappings or dotted paths (or both). An unknown name is reported at the
+    first part that does not exist, with the names allowed there and the closest one.
+    """
     defaults = default_flat()
-    for path, value in flatten_overrides(overrides).items():
-        if path not in defaults:
-            problems.append((path, _unknown_path_message(path, defaults)))
-            continue
-        if defaults[path] is None:
-            problems.append((path, "not used by this regimen (it has no responder mixture)"))
-            continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            problems.append(
-                (
-                    path,
-                    f"{value!r} is not allowed; expected a finite number (default {defaults[path]})",
-                )
-            )
-            continue
-        if value < 0 and not _may_be_negative(path):
-            problems.append(
-                (
-                    path,
-                    f"{value!r} is not allowed; expected a number >= 0 (default {defaults[path]})",
-                )
-            )
-        elif path.endswith("responder_fraction") and value > 1:
-            problems.append((path, f"{value!r} is not allowed; expected a fraction in [0, 1]"))
+    problems: list[tuple[str, str]] = []
+    _walk(overrides, [], _tree(defaults), defaults, problems)
     return problems
+
+
+def _walk(value: Any, path: list[str], node: dict, defaults, problems) -> None:
+    import difflib
+
+    from hccsim.simulator.yamlio import shorten
+
+    here = ".".join(path)
+    if isinstance(value, Mapping):
+        if not node:  # a single parameter given a mapping
+            problems.append(
+                (
+                    here,
+                    f"{shorten(value)} is not allowed; expected a number (default {defaults[here]:g})",
+                )
+            )
+            return
+        for key, sub in value.items():
+            parts = str(key).split(".")
+            cur, walked = node, list(path)
+            for part in parts:
+                if part not in cur:
+                    allowed = sorted(cur)
+                    hint = difflib.get_close_matches(part, allowed, n=1)
+                    where = f"under {'.'.join(walked)}" if walked else "at this level"
+                    msg = f"unknown parameter; allowed {where}: {', '.join(allowed)}"
+                    problems.append(
+                        (
+                            ".".join([*walked, part]),
+                            msg + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                        )
+                    )
+                    break
+                cur = cur[part]
+                walked.append(part)
+            else:
+                _walk(sub, walked, cur, defaults, problems)
+        return
+    if node:  # a group of parameters given a single value
+        problems.append(
+            (
+                here,
+                f"{shorten(value)} is not allowed; expected a mapping of: {', '.join(sorted(node))}",
+            )
+        )
+        return
+    default = defaults[here]
+    if default is None:
+        problems.append((here, "not used by this regimen (it has no responder mixture)"))
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        problems.append(
+            (
+                here,
+                f"{shorten(value)} is not allowed; expected a finite number (default {default:g})",
+            )
+        )
+        return
+    leaf = path[-1]
+    if leaf in _BOUNDS:
+        low, high, open_low = _BOUNDS[leaf]
+        bad = value <= low if open_low else value < low
+        if bad or value > high:
+            if high == math.inf:
+                expected = f"a number {'>' if open_low else '>='} {low:g}"
+            else:
+                expected = f"a number from {low:g} to {high:g}"
+            problems.append(
+                (
+                    here,
+                    f"{shorten(value)} is not allowed; expected {expected} (default {default:g})",
+                )
+            )
+    elif value < 0 and not _may_be_negative(here):
+        problems.append(
+            (here, f"{shorten(value)} is not allowed; expected a number >= 0 (default {default:g})")
+        )
 
 
 def _may_be_negative(path: str) -> bool:
@@ -259,29 +337,6 @@ def _may_be_negative(path: str) -> bool:
         or leaf.endswith("_reference")
         or leaf == "burden_slope"
     )
-
-
-def _unknown_path_message(path: str, defaults: Mapping[str, Any]) -> str:
-    import difflib
-
-    parent = path.rsplit(".", 1)[0] if "." in path else ""
-    siblings = sorted(
-        {
-            p[len(parent) + 1 :].split(".")[0]
-            for p in defaults
-            if parent and p.startswith(parent + ".")
-        }
-    )
-    if not siblings:
-        siblings = sorted({p.split(".")[0] for p in defaults})
-        parent = ""
-    leaf = path[len(parent) + 1 :].split(".")[0] if parent else path.split(".")[0]
-    hint = difflib.get_close_matches(leaf, siblings, n=1)
-    where = f" under {parent}" if parent else ""
-    text = f"unknown parameter; allowed{where}: {', '.join(siblings)}"
-    if hint:
-        text += f" (did you mean {hint[0]!r}?)"
-    return text
 
 
 def resolve(overrides: Mapping[str, Any] | None = None) -> ModelParameters:

@@ -16,13 +16,22 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from hccsim.simulator import cohort, parameters
@@ -67,7 +76,20 @@ class Population(_Section):
         expected="the name of a population preset (hccsim list presets), e.g. anchor_ramucirumab",
         description="Population preset: the joint distribution of baseline covariates.",
     )
-    overrides: dict[str, dict[str, float]] = _f(
+    overrides: dict[
+        str,
+        Annotated[
+            dict[
+                str,
+                Annotated[
+                    float, Field(json_schema_extra={"expected": "a finite number, e.g. 3000"})
+                ],
+            ],
+            Field(
+                json_schema_extra={"expected": "a mapping parameter -> number, e.g. {median: 3000}"}
+            ),
+        ],
+    ] = _f(
         {},
         expected="a mapping covariate -> {parameter: number}, e.g. {afp_ng_ml: {median: 3000}}",
         description="Replace parameters of the preset's marginal distributions.",
@@ -101,7 +123,7 @@ class Cohort(_Section):
     )
     accrual_per_month: float | None = _f(
         None,
-        expected="a positive number of patients per month, e.g. 2.5 (omit: all enter at day 0)",
+        expected="a positive number of patients per month, e.g. 2.5 (or leave it out: all patients enter at day 0)",
         gt=0,
         le=1e6,
     )
@@ -115,9 +137,17 @@ class Cohort(_Section):
 
 class Treatment(_Section):
     sequence: list[
-        Annotated[str, Field(json_schema_extra={"expected": "a drug of the catalogue"})]
+        Annotated[
+            str,
+            AfterValidator(_drug),
+            Field(
+                json_schema_extra={
+                    "expected": "the name of a drug of the catalogue (hccsim list drugs), e.g. ramucirumab"
+                }
+            ),
+        ]
     ] = _f(
-        expected="a list of regimens from the index line on, e.g. [ramucirumab, regorafenib]",
+        expected="a list of 1 to 12 regimens from the index line on, e.g. [ramucirumab, regorafenib]",
         min_length=1,
         max_length=12,
     )
@@ -128,14 +158,7 @@ class Treatment(_Section):
 
     @field_validator("sequence")
     @classmethod
-    def _drugs(cls, v: list[str]) -> list[str]:
-        for i, name in enumerate(v):
-            try:
-                _drug(name)
-            except PydanticCustomError as exc:
-                raise PydanticCustomError(
-                    "hccsim", "{message}", {**exc.context, "item": i, "value": name}
-                ) from None
+    def _supportive_last(cls, v: list[str]) -> list[str]:
         for i, name in enumerate(v[:-1]):
             if catalogue()[name].kind == "supportive":
                 raise PydanticCustomError(
@@ -165,14 +188,17 @@ class Observation(_Section):
 
     @model_validator(mode="after")
     def _window(self) -> Observation:
-        if self.imaging_window_days >= self.imaging_weeks * DAYS_PER_WEEK / 2:
+        half = self.imaging_weeks * DAYS_PER_WEEK / 2
+        if self.imaging_window_days >= half:
+            weeks = self.imaging_weeks
+            window = self.imaging_window_days
             raise PydanticCustomError(
                 "hccsim",
                 "{message}",
                 {
-                    "message": f"expected a window below half the imaging interval ({self.imaging_weeks:g} weeks), so that scans stay in order",
+                    "message": f"expected a number of days below {half:g}, half the imaging interval of {weeks:g} week{'' if weeks == 1 else 's'}, so that scans stay in order",
                     "field": "imaging_window_days",
-                    "value": self.imaging_window_days,
+                    "value": int(window) if window.is_integer() else window,
                 },
             )
         return self
@@ -180,17 +206,17 @@ class Observation(_Section):
 
 class Scenario(_Section):
     name: str = _f(
-        expected="a short name of letters, digits, '-', '_' or '.', e.g. anchor-ramucirumab",
+        expected="a short name (up to 80 characters) of letters, digits, '-', '_' or '.' that starts with a letter or digit, e.g. anchor-ramucirumab",
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$",
     )
     description: str = _f(
-        expected="a text that states the question the scenario answers",
+        expected="a text of up to 20,000 characters that states the question the scenario answers",
         min_length=1,
         max_length=20_000,
     )
     seed: int | None = _f(
         None,
-        expected=f"a whole number from 0 to {MAX_SEED} (omit: drawn and recorded)",
+        expected=f"a whole number from 0 to {MAX_SEED} (or leave it out: one is drawn and recorded)",
         ge=0,
         le=MAX_SEED,
     )
@@ -292,33 +318,84 @@ def _semantic_problems(data: dict, source: str) -> list[str]:
         and pop.get("preset") in cohort.presets()
         and isinstance(pop.get("overrides"), dict)
     ):
-        preset = cohort.presets()[pop["preset"]]
-        allowed = cohort.override_paths(preset)
-        for cov, params in pop["overrides"].items():
-            if not isinstance(params, dict):
+        out.extend(_override_problems(cohort.presets()[pop["preset"]], pop["overrides"], source))
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+_BOUNDS = {
+    "greater_than": ("gt", ">"),
+    "greater_than_equal": ("ge", ">="),
+    "less_than": ("lt", "<"),
+    "less_than_equal": ("le", "<="),
+}
+
+
+def _override_problems(preset: cohort.Preset, overrides: dict, source: str) -> list[str]:
+    """Unknown covariates and parameters, and values the preset's marginal refuses. Values that
+    are not numbers, and keys that are not text, are left to the type check (one message each)."""
+    out = []
+    allowed = cohort.override_paths(preset)
+    covs = sorted({p.split(".")[0] for p in allowed})
+    for cov, params in overrides.items():
+        if not isinstance(cov, str) or not isinstance(params, dict):
+            continue
+        if cov not in covs:
+            hint = difflib.get_close_matches(cov, covs, n=1)
+            if cov in preset.marginals:  # e.g. a categorical marginal: weights, not numbers
+                msg = (
+                    f"the {preset.marginals[cov].dist} marginal of {cov} has no numeric "
+                    f"parameter to override; covariates that have: {', '.join(covs)}"
+                )
+            else:
+                msg = f"unknown covariate; expected one of: {', '.join(covs)}" + (
+                    f" (did you mean {hint[0]!r}?)" if hint else ""
+                )
+            out.append(f"{source}: population.overrides.{cov}: {msg}")
+            continue
+        for key, value in params.items():
+            if not isinstance(key, str):
                 continue
-            for key, value in params.items():
-                path = f"{cov}.{key}"
-                if path not in allowed:
-                    covs = sorted({p.split(".")[0] for p in allowed})
-                    if cov not in covs:
-                        hint = difflib.get_close_matches(str(cov), covs, n=1)
-                        msg = f"unknown covariate; expected one of: {', '.join(covs)}" + (
-                            f" (did you mean {hint[0]!r}?)" if hint else ""
-                        )
-                        out.append(f"{source}: population.overrides.{cov}: {msg}")
-                        break
-                    keys = sorted(p.split(".")[1] for p in allowed if p.startswith(cov + "."))
-                    out.append(
-                        f"{source}: population.overrides.{path}: not a parameter of this marginal; expected one of: {', '.join(keys)}"
-                    )
-                    continue
-                try:
-                    cohort.apply_overrides(preset, {cov: {key: value}})
-                except (ValidationError, TypeError, ValueError):
-                    out.append(
-                        f"{source}: population.overrides.{path}: {shorten(value)} is not allowed; expected a valid value for this {preset.marginals[cov].dist} marginal (now {allowed[path]:g})"
-                    )
+            path = f"{cov}.{key}"
+            if path not in allowed:
+                keys = sorted(p.split(".")[1] for p in allowed if p.startswith(cov + "."))
+                hint = difflib.get_close_matches(key, keys, n=1)
+                out.append(
+                    f"{source}: population.overrides.{path}: unknown parameter of this "
+                    f"{preset.marginals[cov].dist} marginal; expected one of: {', '.join(keys)}"
+                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                )
+                continue
+            if not _is_number(value):
+                continue
+            try:
+                cohort.apply_overrides(preset, {cov: {key: value}})
+            except ValidationError as exc:
+                ctx = exc.errors(include_url=False)[0].get("ctx") or {}
+                kind = exc.errors(include_url=False)[0]["type"]
+                if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
+                    bound, sign = ctx[_BOUNDS[kind][0]], _BOUNDS[kind][1]
+                    expected = f"a number {sign} {bound:g}"
+                else:
+                    expected = f"a valid value for this {preset.marginals[cov].dist} marginal"
+                out.append(
+                    f"{source}: population.overrides.{path}: {shorten(value)} is not allowed; "
+                    f"expected {expected} (the preset's value is {allowed[path]:g})"
+                )
+        # A truncated marginal needs low < high once every override of it is applied.
+        bounds = {k: params.get(k, allowed.get(f"{cov}.{k}")) for k in ("low", "high")}
+        if (
+            any(k in params for k in bounds)
+            and all(_is_number(v) for v in bounds.values())
+            and bounds["low"] >= bounds["high"]
+        ):
+            out.append(
+                f"{source}: population.overrides.{cov}: low {bounds['low']:g} and high "
+                f"{bounds['high']:g} are not allowed; expected low below high"
+            )
     return out
 
 
@@ -376,11 +453,52 @@ def _field_info(loc: tuple):
     return model, info
 
 
+def _expected_of(annotation: Any) -> tuple[Any, str]:
+    """The type inside Optional[...] and Annotated[...], and the ``expected`` text found there."""
+    expected = ""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation, *meta = typing.get_args(annotation)
+            for m in meta:
+                extra = getattr(m, "json_schema_extra", None)
+                if isinstance(extra, dict) and "expected" in extra:
+                    expected = str(extra["expected"])
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation, expected
+            annotation = args[0]
+        else:
+            return annotation, expected
+
+
 def _expected(loc: tuple) -> str:
-    _, info = _field_info(loc)
-    if info is not None and isinstance(info.json_schema_extra, dict):
-        return str(info.json_schema_extra.get("expected", ""))
-    return ""
+    """The ``expected`` text of the field, list item or mapping value at ``loc``; the nearest
+    enclosing one when the place itself has none."""
+    current: Any = Scenario
+    expected = ""
+    for part in loc:
+        current, found = _expected_of(current)
+        expected = found or expected
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if part not in current.model_fields:
+                break
+            info = current.model_fields[part]
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and "expected" in extra:
+                expected = str(extra["expected"])
+            current = info.annotation
+        elif typing.get_origin(current) is list:
+            current = typing.get_args(current)[0]
+        elif typing.get_origin(current) is dict:
+            current = typing.get_args(current)[1]
+        else:
+            break
+    else:
+        _, found = _expected_of(current)
+        expected = found or expected
+    return expected
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
@@ -406,6 +524,12 @@ def format_errors(exc: ValidationError, source: str) -> list[str]:
             path = _path(loc)
             out.append(f"{source}: {path}: {shorten(value)} is not allowed; {ctx['message']}")
             continue
+        if loc and loc[-1] == "[key]":  # a mapping key that is not text
+            where = _path(loc[:-2])
+            out.append(
+                f"{source}: {where or 'top level'}: key {shorten(loc[-2])} is not allowed; keys must be text"
+            )
+            continue
         path = _path(loc)
         if kind == "missing":
             out.append(f"{source}: {path}: is required; expected {_expected(loc)}")
@@ -419,8 +543,9 @@ def format_errors(exc: ValidationError, source: str) -> list[str]:
                 msg += f" (did you mean {hint[0]!r}?)"
             out.append(msg)
         elif kind == "invalid_key":
+            where = _path(loc[:-1])
             out.append(
-                f"{source}: {path or 'top level'}: key {shorten(loc[-1] if loc else err.get('input'))} is not allowed; keys must be text"
+                f"{source}: {where or 'top level'}: key {shorten(loc[-1] if loc else err.get('input'))} is not allowed; keys must be text"
             )
         else:
             expected = _expected(loc) or err["msg"]

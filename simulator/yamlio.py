@@ -8,6 +8,8 @@ Every failure is a :class:`InputError` whose message names the file and the plac
 
 from __future__ import annotations
 
+import datetime
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,33 @@ MAX_DEPTH = 50
 _SHORT = 60
 
 
+def _text(value: Any) -> str:
+    """A value as the user wrote it in YAML: texts quoted, ``true``, ``null``, ``.nan``, dates."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    if isinstance(value, datetime.date):  # also datetime.datetime
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return f"binary data ({len(value)} bytes)"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    if isinstance(value, set | frozenset):
+        return "{" + ", ".join(sorted(_text(v) for v in value)) + "}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_text(k)}: {_text(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def shorten(value: Any, limit: int = _SHORT) -> str:
-    """``repr``-like text of a value, cut to ``limit`` characters with its full length noted."""
-    text = repr(value)
+    """The value as written in YAML (``_text``), cut to ``limit`` characters with its full
+    length noted. An empty value (YAML ``null``) reads "an empty value"."""
+    if value is None:
+        return "an empty value"
+    text = _text(value)
     if len(text) > limit:
         text = f"{text[: limit - 1]}… ({len(text)} characters)"
     return text
@@ -99,14 +125,29 @@ def parse_yaml_text(text: str, source: str) -> Any:
     except _Refused as exc:
         raise InputError(f"{source}: {exc}") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        what = exc.problem or exc.context or "malformed YAML"
-        raise InputError(f"{source}: {where}not valid YAML ({what})") from None
+        raise InputError(f"{source}: {_describe_yaml_error(exc)}") from None
     except yaml.YAMLError as exc:
         raise InputError(f"{source}: not valid YAML ({shorten(str(exc), 200)})") from None
     except RecursionError:
         raise InputError(f"{source}: nesting too deep to read") from None
+
+
+def _describe_yaml_error(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's problem and context in one sentence, with the line and column of the problem."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    what = (exc.problem or "").replace("'<stream end>'", "the end of the file")
+    context = exc.context or ""
+    if context.startswith("while ") and exc.context_mark is not None and what:
+        # "expected ',' or '}', ..., while parsing a flow mapping that starts on line 2"
+        what = f"{what}, {context} that starts on line {exc.context_mark.line + 1}"
+    elif context and what:
+        # "expected a single document in the stream, but found another document"
+        what = f"{context}, {what}"
+    what = what or context or "malformed YAML"
+    if "'\\t'" in what:
+        what += "; indent with spaces, not tabs"
+    return f"{where}not valid YAML ({what})"
 
 
 def read_yaml(path: str | Path) -> Any:
