@@ -105,7 +105,9 @@ def progression_free_survival(
         ok = on_index & np.isin(resp, _NOT_PD) & (day < cutoff)
         np.maximum.at(last_ok, row[ok], day[ok])
 
-    progressed = first_pd < new_therapy
+    # A PD scan on the day the next line starts is progression (the therapy did not start
+    # before it): an event, not a censoring.
+    progressed = np.isfinite(first_pd) & (first_pd <= new_therapy)
     died_first = death & ~progressed & (last_fu <= new_therapy)
     missed = last_fu - last_ok > 2.0 * scan_interval_days
     event_death = died_first & ~missed

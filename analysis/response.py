@@ -39,6 +39,11 @@ NONTARGET = ("absent", "CR", "non-CR/non-PD", "PD", "NE")
 PR_FALL = 0.30
 PD_RISE = 0.20
 PD_ABSOLUTE_MM = 5.0
+#: Sums are decimal millimetres held in binary floating point, so a change exactly on a
+#: threshold (63 mm from a 90 mm baseline: -30%; 3.7 mm to 8.7 mm: +5 mm) can come out a
+#: rounding error short of it. Comparisons with the thresholds allow this much (mm), far below
+#: the resolution of any reading.
+_TOL_MM = 1e-9
 
 
 def target_response(
@@ -48,12 +53,12 @@ def target_response(
     if math.isnan(sum_now):
         return "NE"
     rise = sum_now - sum_nadir
-    absolute_ok = criterion == "mrecist" or rise >= PD_ABSOLUTE_MM
-    if rise > 0 and rise >= PD_RISE * sum_nadir and absolute_ok:
+    absolute_ok = criterion == "mrecist" or rise >= PD_ABSOLUTE_MM - _TOL_MM
+    if rise > 0 and rise >= PD_RISE * sum_nadir - _TOL_MM and absolute_ok:
         return "PD"
     if sum_now == 0.0:
         return "CR"
-    if sum_now <= (1.0 - PR_FALL) * sum_baseline:
+    if sum_now <= (1.0 - PR_FALL) * sum_baseline + _TOL_MM:
         return "PR"
     return "SD"
 

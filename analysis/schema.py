@@ -255,7 +255,13 @@ def _as_columns(table) -> dict[str, np.ndarray]:
     if hasattr(table, "column_names"):  # pyarrow
         return {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
     if hasattr(table, "columns"):  # pandas
-        return {n: table[n].to_numpy() for n in table.columns}
+        out = {}
+        for n in table.columns:
+            values = table[n].to_numpy()
+            if values.dtype.kind == "O":  # pandas' missing markers (pd.NA of nullable dtypes)
+                values = np.where(table[n].isna().to_numpy(), None, values)
+            out[n] = values
+        return out
     return {n: np.asarray(v) for n, v in table.items()}
 
 
@@ -292,6 +298,14 @@ def _is_null(values: np.ndarray) -> np.ndarray:
     return np.zeros(len(values), dtype=bool)
 
 
+def _is_number(v) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _check_table(name: str, spec: tuple[Column, ...], frame: dict, prefix: str) -> list[str]:
     problems = []
     known = {c.name for c in spec}
@@ -313,7 +327,11 @@ def _check_table(name: str, spec: tuple[Column, ...], frame: dict, prefix: str) 
             try:
                 num = values[ok].astype(float)
             except (TypeError, ValueError):
-                problems.append(f"{where}: expected numbers ({c.unit or 'no unit'})")
+                bad = np.zeros(len(values), dtype=bool)
+                bad[np.flatnonzero(ok)] = [not _is_number(v) for v in values[ok]]
+                problems.append(
+                    f"{where}: expected numbers ({c.unit or 'no unit'}): {_rows(bad, frame)}"
+                )
                 continue
             if c.dtype == "int64" and len(num) and np.any(num != np.round(num)):
                 bad = np.zeros(len(values), dtype=bool)
@@ -333,9 +351,9 @@ def _check_table(name: str, spec: tuple[Column, ...], frame: dict, prefix: str) 
                 problems.append(f"{where}: values outside {rng}{unit}: {_rows(bad, frame)}")
         elif c.dtype == "bool":
             if values.dtype.kind != "b":
-                vals = set(values[ok].tolist())
-                if not vals <= {0, 1}:
-                    problems.append(f"{where}: expected true/false")
+                bad = ok & np.array([v not in (0, 1) for v in values.tolist()], dtype=bool)
+                if bad.any():
+                    problems.append(f"{where}: expected true/false: {_rows(bad, frame)}")
         elif c.allowed is not None:
             bad = ok & ~np.isin(values.astype(object), np.array(c.allowed, dtype=object))
             if bad.any():
@@ -425,10 +443,12 @@ def _check_relations(cols: dict[str, dict], prefix: str) -> list[str]:
         same = k[o][1:] == k[o][:-1]
         overlap = same & (start[o][1:] < end[o][:-1] - tol)
         repeat = same & (ln["line"][o][1:] == ln["line"][o][:-1])
-        bad = np.zeros(len(k), dtype=bool)
-        bad[o[1:][overlap | repeat]] = True
-        if bad.any():
-            problems.append(
-                f"{prefix}table lines: lines of a patient must be numbered once each and must not overlap: {_rows(bad, ln)}"
-            )
+        for mask, col, what in (
+            (repeat, "line", "lines of a patient must be numbered once each"),
+            (overlap, "start_day", "before the end_day of the patient's previous line (overlap)"),
+        ):
+            bad = np.zeros(len(k), dtype=bool)
+            bad[o[1:][mask]] = True
+            if bad.any():
+                problems.append(f"{prefix}table lines, column {col}: {what}: {_rows(bad, ln)}")
     return problems
