@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hccsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``hccsim list | head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _shipped_scenarios() -> dict[str, Path]:
