@@ -16,6 +16,10 @@ read as progression (PD) or to death, whichever comes first, with these censorin
   practice; DESIGN section 8 wrote "at its start", and the docs record the choice;
 - otherwise alive without progression: censored at the last adequate scan.
 
+Progression seen after missed scans is counted as an event on the day of the scan that showed
+it (as EMA guidance does; FDA guidance prefers censoring it at the last adequate scan). Only
+death after missed scans is censored, as DESIGN section 8 specifies.
+
 Only scans of the index line count: later lines have their own baselines.
 """
 
@@ -24,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from hccsim.analysis.schema import as_columns
 
 _NOT_PD = ("CR", "PR", "SD")  # adequate scans without progression
 
@@ -49,13 +55,15 @@ def _locate(patients, frame) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(pk, kind="stable")
     k = _keys(frame)
     pos = np.searchsorted(pk[order], k)
-    pos = np.minimum(pos, max(len(pk) - 1, 0))
-    found = pk[order][pos] == k if len(pk) else np.zeros(len(k), dtype=bool)
+    if not len(pk):
+        return np.zeros(len(k), dtype=np.intp), np.zeros(len(k), dtype=bool)
+    pos = np.minimum(pos, len(pk) - 1)
+    found = pk[order][pos] == k
     return order[pos], found
 
 
 def overall_survival(tables) -> Endpoint:
-    pt = tables["patients"]
+    pt = as_columns(tables["patients"])
     return Endpoint(
         "os",
         np.asarray(pt["last_follow_up_day"], dtype=float),
@@ -71,21 +79,23 @@ def progression_free_survival(
         raise ValueError(f"criterion must be 'recist1.1' or 'mrecist', not {criterion!r}")
     if not scan_interval_days > 0:
         raise ValueError("scan_interval_days must be positive")
-    pt = tables["patients"]
+    pt = as_columns(tables["patients"])
     n = len(pt["patient_id"])
+    if n == 0:
+        return Endpoint(f"pfs_{criterion}", np.empty(0), np.empty(0, dtype=bool))
     index_line = np.asarray(pt["index_line"], dtype=np.int64)
     death = np.asarray(pt["death"], dtype=bool)
     last_fu = np.asarray(pt["last_follow_up_day"], dtype=float)
 
     # New anticancer therapy: the start of the line after the index line.
-    ln = tables["lines"]
+    ln = as_columns(tables["lines"])
     new_therapy = np.full(n, np.inf)
     if len(ln["patient_id"]):
         row, found = _locate(pt, ln)
         nxt = found & (np.asarray(ln["line"], dtype=np.int64) == index_line[row] + 1)
         np.minimum.at(new_therapy, row[nxt], np.asarray(ln["start_day"], dtype=float)[nxt])
 
-    a = tables["assessments"]
+    a = as_columns(tables["assessments"])
     first_pd = np.full(n, np.inf)
     last_ok = np.zeros(n)
     if len(a["patient_id"]):

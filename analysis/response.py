@@ -78,6 +78,8 @@ def visit_response(
     the visit is read from ``nontarget`` and ``new_lesions`` alone. ``sum_now`` is NaN when a
     target lesion was not assessed.
     """
+    if nontarget not in NONTARGET:
+        raise ValueError(f"nontarget {nontarget!r} is not one of {', '.join(NONTARGET)}")
     if new_lesions or nontarget == "PD":
         return "PD"
     if sum_baseline <= 0.0:

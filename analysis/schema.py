@@ -250,7 +250,7 @@ def _rows(mask: np.ndarray, frame, limit: int = 5) -> str:
     return ", ".join(shown) + more
 
 
-def _as_columns(table) -> dict[str, np.ndarray]:
+def as_columns(table) -> dict[str, np.ndarray]:
     """A pyarrow Table, pandas DataFrame or mapping of arrays as numpy columns."""
     if hasattr(table, "column_names"):  # pyarrow
         return {n: table.column(n).to_numpy(zero_copy_only=False) for n in table.column_names}
@@ -279,7 +279,7 @@ def validate(tables: Mapping[str, object], *, where: str = "") -> None:
         raise SchemaError([f"{prefix}missing table(s): {', '.join(missing)}"])
     cols = {}
     for name, spec in TABLES.items():
-        frame = _as_columns(tables[name])
+        frame = as_columns(tables[name])
         cols[name] = frame
         problems.extend(_check_table(name, spec, frame, prefix))
     if not problems:

@@ -38,7 +38,10 @@ class KaplanMeier:
 
 def _check(durations, events) -> tuple[np.ndarray, np.ndarray]:
     d = np.asarray(durations, dtype=float)
-    e = np.asarray(events).astype(bool)
+    raw = np.asarray(events)
+    if raw.dtype.kind != "b" and not np.isin(raw, (0, 1)).all():
+        raise ValueError("events must be true/false or 0/1 (1: event observed, 0: censored)")
+    e = raw.astype(bool)
     if d.shape != e.shape or d.ndim != 1:
         raise ValueError("durations and events must be 1-d arrays of the same length")
     if np.any(~np.isfinite(d)) or np.any(d < 0):
