@@ -17,9 +17,6 @@ from hccsim.simulator.yamlio import parse_yaml_text
 
 Kind = Literal["antiangiogenic", "immunotherapy", "none", "supportive"]
 
-#: CTCAE v5.0 grade probabilities are given for grades 1..5.
-N_GRADES = 5
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -127,7 +127,6 @@ class Course:
         "level",
         "line",
         "line_start",
-        "lines",
         "log_afp0",
         "log_v0",
         "nadir_m",
@@ -210,7 +209,6 @@ class Course:
         self.log_afp0 = math.log(b["afp_ng_ml"])
         self.segments = [(0.0, lz.logd, lz.a, lz.lam)]
         self.exposure: list[tuple[float, float, float, DrugParams, int]] = []
-        self.lines: list[tuple] = []
         self.received: list[str] = []
         self.line = int(b["index_line"]) - 1
         self.drug: DrugParams | None = None

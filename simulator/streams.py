@@ -21,8 +21,6 @@ from numpy.random import PCG64, Generator, SeedSequence
 
 #: Largest root seed accepted (seeds are recorded in JSON and YAML, keep them exact integers).
 MAX_SEED = 2**63 - 1
-#: Largest replicate and patient index (each must fit one 32-bit word of a key).
-MAX_INDEX = 2**32 - 1
 _MASK32 = 0xFFFFFFFF
 _KEYED_TAG = 0x68636373  # "hccs": marks keyed-stream entropy
 
@@ -93,7 +91,8 @@ class PatientStreams:
         ``[tag, root_lo, root_hi, replicate, patient, purpose, line, drug]`` (8 words; the
         patient's own generator assembles 6 and replicate streams 7, so no two kinds of key can
         coincide). This is equivalent to a ``spawn_key`` and four times cheaper to build, which
-        matters at several streams per patient.
+        matters at several streams per patient. Replicate and patient indices must stay below
+        2**32 (the scenario format caps them far lower).
         """
         key = (int(purpose), line, drug)
         gen = self._cache.get(key)
@@ -122,14 +121,12 @@ class BlockStream:
     a line depend only on ``(patient, line, drug, v)``, whatever happened at other visits.
     """
 
-    __slots__ = ("_gen", "size", "visits")
+    __slots__ = ("_gen", "size")
 
     def __init__(self, gen: Generator, size: int) -> None:
         self._gen = gen
         self.size = size
-        self.visits = 0
 
     def next_block(self) -> tuple[np.ndarray, np.ndarray]:
-        self.visits += 1
         # One call each: standard_normal's consumption depends only on ``size``.
         return self._gen.standard_normal(self.size), self._gen.random(self.size)
