@@ -53,6 +53,9 @@ class DeathParams:
     background_gompertz_log_rate_at_70: float
     background_gompertz_slope_per_year: float
     background_female_log_hr: float
+    lethal_burden_cm3: float
+    lethal_burden_rate_per_month: float
+    lethal_burden_exponent: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +227,7 @@ _BOUNDS: dict[str, tuple[float, float, bool]] = {
     "viable_fraction_low": (0.0, 1.0, False),
     "nonenhancing_after_tace": (0.0, 1.0, False),
     "reference_burden_cm3": (0.0, math.inf, True),
+    "lethal_burden_cm3": (0.0, math.inf, True),
     "disappear_mm": (0.0, math.inf, True),
     "too_small_mm": (0.0, math.inf, True),
     "nontarget_pd_volume_ratio": (0.0, math.inf, True),

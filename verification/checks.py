@@ -27,7 +27,14 @@ def quadrature_error() -> tuple[bool, str]:
     from hccsim.simulator.disease import tumour
     from hccsim.simulator.disease.survival import DAYS_PER_MONTH, DeathHazard
 
-    p = parameters.resolve({"death": {"background_gompertz_log_rate_at_70": -60.0}}).death
+    p = parameters.resolve(
+        {
+            "death": {
+                "background_gompertz_log_rate_at_70": -60.0,
+                "lethal_burden_rate_per_month": 0.0,
+            }
+        }
+    ).death
     rows = []
     ok = True
     for g in (0.001, 0.003, 0.01, 0.03):
@@ -91,7 +98,7 @@ observation: {{max_follow_up_months: 60}}
 parameters:
   death: {{base_rate_per_month: {rate}, burden_exponent: 0.0, log_hr_ecog: 0.0, log_hr_mvi: 0.0,
            log_hr_ehm: 0.0, log_hr_albi: 0.0, log_hr_log10_afp: 0.0,
-           background_gompertz_log_rate_at_70: -40.0}}
+           background_gompertz_log_rate_at_70: -40.0, lethal_burden_rate_per_month: 0.0}}
 """
         sc = loads(text)
         ((_, tables),) = list(simulate_replicates(sc, sc.seed, [0]))
