@@ -315,7 +315,8 @@ def _semantic_problems(data: dict, source: str) -> list[str]:
     pop = data.get("population")
     if (
         isinstance(pop, dict)
-        and pop.get("preset") in cohort.presets()
+        and isinstance(pop.get("preset"), str)
+        and pop["preset"] in cohort.presets()
         and isinstance(pop.get("overrides"), dict)
     ):
         out.extend(_override_problems(cohort.presets()[pop["preset"]], pop["overrides"], source))
