@@ -138,3 +138,98 @@ def test_replicates_differ_and_patients_are_independent_of_cohort_size():
     )
     other = _simulate(small, replicate=1)
     assert not np.array_equal(a["patients"]["age"], other["patients"]["age"])
+
+
+# -- properties across scenarios (common random numbers, follow-up) ------------------------------
+# Regimens without label restrictions, so the policy reads the same draws in both arms.
+UNRESTRICTED = sorted(
+    n
+    for n, t in catalogue().items()
+    if t.kind != "supportive"
+    and not t.restrictions.requires_prior
+    and t.restrictions.afp_min is None
+)
+
+
+def _base(seed: int, size: int, sequence: list[str], months: float = 24.0) -> dict:
+    return {
+        "name": "prop",
+        "description": "property test",
+        "seed": seed,
+        "population": {"preset": "anchor_ramucirumab"},
+        "cohort": {"size": size, "batch_size": 8},
+        "treatment": {"sequence": sequence},
+        "observation": {"max_follow_up_months": months},
+    }
+
+
+@given(
+    st.integers(0, 2**63 - 1),
+    st.sampled_from(UNRESTRICTED),
+    st.lists(st.sampled_from(UNRESTRICTED), min_size=2, max_size=2, unique=True),
+)
+@settings(max_examples=15)
+def test_arms_share_patients_until_treatment_differs(seed, first, seconds):
+    """Common random numbers: two scenarios that differ only in the second regimen give the
+    same patients, the same index line and the same deaths of patients who never reach it."""
+    a, b = (
+        _simulate(Scenario.model_validate(_base(seed, 20, [first, second]))) for second in seconds
+    )
+    for col in ("age", "afp_ng_ml", "max_lesion_mm", "ecog"):
+        np.testing.assert_array_equal(a["patients"][col], b["patients"][col])
+    for t in (a, b):
+        assert np.all(t["lines"]["line"][t["lines"]["index"]] == t["patients"]["index_line"])
+    ia, ib = a["lines"]["index"], b["lines"]["index"]
+    for col in ("start_day", "end_day", "end_reason", "cycles", "dose_reductions", "holds"):
+        np.testing.assert_array_equal(a["lines"][col][ia], b["lines"][col][ib], err_msg=col)
+    # Index-line scans are the same scans with the same readings.
+    for t in (a, b):
+        t["_idx"] = (
+            t["assessments"]["line"] == t["patients"]["index_line"][t["assessments"]["patient_id"]]
+        )
+    for col in ("day", "sum_recist_mm", "response_recist", "response_mrecist"):
+        np.testing.assert_array_equal(
+            a["assessments"][col][a["_idx"]], b["assessments"][col][b["_idx"]]
+        )
+    # Patients with a single line never met the second regimen: identical histories.
+    one = [p for p in range(20) if (a["lines"]["patient_id"] == p).sum() == 1]
+    for p in one:
+        assert (b["lines"]["patient_id"] == p).sum() == 1
+        for col in ("death", "last_follow_up_day", "cause_of_death"):
+            assert a["patients"][col][p] == b["patients"][col][p]
+
+
+@given(st.integers(0, 2**63 - 1), st.sampled_from([6.0, 12.0]))
+@settings(max_examples=10)
+def test_longer_follow_up_keeps_what_happened_before(seed, short):
+    """Follow-up is a window on a fixed history: deaths before the shorter horizon, and lines
+    finished before it, are the same with a longer horizon."""
+    seq = ["ramucirumab", "regorafenib", "cabozantinib"]
+    s = _simulate(Scenario.model_validate(_base(seed, 15, seq, short)))
+    long = _simulate(Scenario.model_validate(_base(seed, 15, seq, 60.0)))
+    died = s["patients"]["death"]
+    # Equal up to the numerics: the death budget is integrated over different intervals (the
+    # horizon is a decision time) and inverted by Newton's method to 1e-7 days.
+    np.testing.assert_allclose(
+        s["patients"]["last_follow_up_day"][died],
+        long["patients"]["last_follow_up_day"][died],
+        rtol=0,
+        atol=1e-6,
+    )
+    assert np.all(long["patients"]["death"][died])
+
+    def lines(t, mask):
+        ln = t["lines"]
+        return {
+            (int(p), int(k), round(float(e), 5), str(r))
+            for p, k, e, r in zip(
+                ln["patient_id"][mask],
+                ln["line"][mask],
+                ln["end_day"][mask],
+                ln["end_reason"][mask],
+                strict=True,
+            )
+        }
+
+    closed = s["lines"]["end_reason"] != "end_of_follow_up"
+    assert lines(s, closed) <= lines(long, np.ones(len(long["lines"]["line"]), dtype=bool))
