@@ -21,24 +21,49 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from hccsim.analysis.endpoints import overall_survival, progression_free_survival
+from hccsim.analysis.endpoints import Endpoint, overall_survival, progression_free_survival
 from hccsim.analysis.survival import km_median
 
 DAYS_PER_MONTH = 30.4375
 METRICS = ("n", "os_median_months", "pfs_recist_median_months", "pfs_mrecist_median_months")
 
 
+def patient_endpoints(tables, *, scan_interval_days: float) -> dict[str, Endpoint]:
+    """The per-patient endpoints behind the headline metrics (OS, PFS by each criterion).
+
+    Patients are independent, so the endpoints of a replicate are the concatenation of those of
+    its batches: a run of a million patients keeps these arrays, not the tables.
+    """
+    out = {"os": overall_survival(tables)}
+    for crit, name in (("recist1.1", "pfs_recist"), ("mrecist", "pfs_mrecist")):
+        out[name] = progression_free_survival(tables, crit, scan_interval_days=scan_interval_days)
+    return out
+
+
+def concat_endpoints(parts: Sequence[Mapping[str, Endpoint]]) -> dict[str, Endpoint]:
+    """Endpoints of consecutive batches of one replicate, joined."""
+    return {
+        name: Endpoint(
+            parts[0][name].name,
+            np.concatenate([p[name].durations for p in parts]),
+            np.concatenate([p[name].events for p in parts]),
+        )
+        for name in parts[0]
+    }
+
+
+def metrics_from_endpoints(endpoints: Mapping[str, Endpoint]) -> dict[str, float]:
+    """The headline metrics from one replicate's endpoints."""
+    out = {"n": float(len(endpoints["os"].durations))}
+    for name in ("os", "pfs_recist", "pfs_mrecist"):
+        e = endpoints[name]
+        out[f"{name}_median_months"] = km_median(e.durations, e.events) / DAYS_PER_MONTH
+    return out
+
+
 def summarise_replicate(tables, *, scan_interval_days: float) -> dict[str, float]:
     """The headline metrics of one replicate's tables."""
-    os_ = overall_survival(tables)
-    out = {
-        "n": float(len(os_.durations)),
-        "os_median_months": km_median(os_.durations, os_.events) / DAYS_PER_MONTH,
-    }
-    for crit, name in (("recist1.1", "pfs_recist"), ("mrecist", "pfs_mrecist")):
-        pfs = progression_free_survival(tables, crit, scan_interval_days=scan_interval_days)
-        out[f"{name}_median_months"] = km_median(pfs.durations, pfs.events) / DAYS_PER_MONTH
-    return out
+    return metrics_from_endpoints(patient_endpoints(tables, scan_interval_days=scan_interval_days))
 
 
 def _finite_or_none(x: float) -> float | None:

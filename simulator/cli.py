@@ -8,8 +8,11 @@ the file, the field, the value and what is allowed; never with a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import time
+import traceback
 from pathlib import Path
 
 from hccsim.simulator import __version__
@@ -85,7 +88,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
     )
     p.add_argument("--out", help="run folder (default: results/<scenario name>)")
+    p.add_argument(
+        "--backend",
+        choices=["loky", "dask"],
+        default="loky",
+        help="where tasks run: local worker processes (loky, default) or a Dask cluster",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (default with --backend dask: "
+        "a local cluster of --jobs workers)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted run in --out: keep finished replicates, redo the rest",
+    )
     p.add_argument(
         "--quiet", action="store_true", help="no progress bar and no summary on the terminal"
     )
@@ -144,15 +164,30 @@ def _scenario_path(text: str) -> Path:
     return path
 
 
+def _clock(seconds: float) -> str:
+    seconds = round(seconds)
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}"
+
+
 def _progress_bar(enabled: bool):
+    """A progress bar on stderr: patients done, share, elapsed time and an estimate of the time
+    left (elapsed x remaining / done, so it settles as the run goes on)."""
     if not enabled:
         return None
+    t0 = time.monotonic()
 
     def show(done: int, total: int) -> None:
         width = 30
-        filled = int(width * done / total)
-        sys.stderr.write(f"\rreplicates {done}/{total} [{'#' * filled}{'.' * (width - filled)}]")
-        if done == total:
+        share = done / total if total else 1.0
+        filled = int(width * share)
+        elapsed = time.monotonic() - t0
+        left = _clock(elapsed * (total - done) / done) if done else "?"
+        sys.stderr.write(
+            f"\rpatients {done:,}/{total:,} [{'#' * filled}{'.' * (width - filled)}] "
+            f"{100 * share:3.0f}%  {_clock(elapsed)} elapsed, {left} left "
+        )
+        if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
@@ -161,25 +196,58 @@ def _progress_bar(enabled: bool):
 
 def _run(args) -> int:
     from hccsim.simulator import scenario as scenario_mod
-    from hccsim.simulator.studies.run import run
 
     path = _scenario_path(args.scenario)
     sc = scenario_mod.load(path)
     out = Path(args.out) if args.out else Path("results") / sc.name
     interactive = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
-    result = run(
+    try:
+        result = _run_folder(args, sc, out, path, interactive)
+    except (InputError, BrokenPipeError):
+        raise
+    except KeyboardInterrupt:
+        print(
+            f"hccsim: interrupted; finished replicates are kept in {out}; run the same command "
+            "with --resume to finish",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # a failed task or a bug: keep what is done, say how to go on
+        from hccsim.simulator.studies.run import RunFailed
+
+        log = out / "error.log"
+        if not isinstance(exc, RunFailed):
+            with contextlib.suppress(OSError):
+                log.write_text(traceback.format_exc())
+        where = f"; details in {log}" if log.exists() else ""
+        what = str(exc) if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}"
+        print(
+            f"hccsim: the run stopped: {what}{where}. Finished replicates are kept in {out}; "
+            "run the same command with --resume to finish",
+            file=sys.stderr,
+        )
+        return 1
+    if not args.quiet:
+        print(_headline(result))
+    return 0
+
+
+def _run_folder(args, sc, out, path, interactive):
+    from hccsim.simulator.studies.run import run
+
+    return run(
         sc,
         out,
         replicates=args.replicates,
         seed=args.seed,
         jobs=args.jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
         overwrite=args.overwrite,
+        resume=args.resume,
         progress=_progress_bar(interactive),
         source=str(path),
     )
-    if not args.quiet:
-        print(_headline(result))
-    return 0
 
 
 def _fmt(stat: dict) -> str:
@@ -194,7 +262,8 @@ def _headline(result) -> str:
     m = s["metrics"]
     lines = [
         f"hccsim run '{s['scenario']}': {s['replicates']} replicate(s) of {s['n']} patients, seed {s['seed']}",
-        f"  results:        {result.out}/ (summary.json, cohort/<table>/part-*.parquet)",
+        f"  results:        {result.out}/ (summary.json, cohort/<table>/part-*.parquet)"
+        + (f"; {result.resumed} replicate(s) kept from before" if result.resumed else ""),
         "  medians across replicates, months (central 95% of replicates):",
         f"  OS              {_fmt(m['os_median_months'])}",
         f"  PFS RECIST 1.1  {_fmt(m['pfs_recist_median_months'])}",

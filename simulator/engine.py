@@ -15,6 +15,8 @@ Decision times are carried exactly (not read back from ``env.now``, which accumu
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import simpy
 
@@ -44,15 +46,46 @@ def _process(env: simpy.Environment, course: Course, start: float):
             return
 
 
-def entry_days(root: int, replicate: int, stop: int, accrual_per_month: float | None) -> np.ndarray:
-    """Entry days of patients ``0 .. stop-1``: a Poisson accrual process, or all at day 0.
+#: Patients per accrual block (fixed: entry times must not depend on the batch size).
+ACCRUAL_BLOCK = 1024
 
-    Entry times depend only on the replicate and the patient index (never on the batch).
+
+@functools.lru_cache(maxsize=64)
+def _block_starts(root: int, replicate: int, blocks: int) -> tuple[float, ...]:
+    """Accrual time (in units of the mean gap) at the start of each of the first ``blocks``."""
+    starts = [0.0]
+    for j in range(blocks - 1):
+        total = replicate_stream(root, replicate, Purpose.ACCRUAL, j).standard_gamma(ACCRUAL_BLOCK)
+        starts.append(starts[-1] + float(total))
+    return tuple(starts)
+
+
+def entry_days(
+    root: int, replicate: int, start: int, stop: int, accrual_per_month: float | None
+) -> np.ndarray:
+    """Entry days of patients ``start .. stop-1``: a Poisson accrual process, or all at day 0.
+
+    Patients are accrued in blocks of :data:`ACCRUAL_BLOCK`. Each block's stream gives its total
+    time first (Gamma with shape = block size, in mean gaps) and then its gaps, normalised to
+    that total: given the total, normalised exponential gaps are exactly the Dirichlet spacings
+    of a Poisson process, so the entry times are a Poisson process, computed for any range of
+    patients without drawing the gaps of earlier blocks. They depend only on the replicate and
+    the patient index.
     """
-    if not accrual_per_month:
-        return np.zeros(stop)
-    gaps = replicate_stream(root, replicate, Purpose.ACCRUAL).standard_exponential(stop)
-    return np.cumsum(gaps) * (DAYS_PER_MONTH / accrual_per_month)
+    if not accrual_per_month or stop <= start:
+        return np.zeros(max(stop - start, 0))
+    first, last = start // ACCRUAL_BLOCK, (stop - 1) // ACCRUAL_BLOCK
+    starts = _block_starts(root, replicate, last + 1)
+    out = []
+    for j in range(first, last + 1):
+        gen = replicate_stream(root, replicate, Purpose.ACCRUAL, j)
+        total = gen.standard_gamma(ACCRUAL_BLOCK)
+        gaps = gen.standard_exponential(ACCRUAL_BLOCK)
+        times = starts[j] + total * np.cumsum(gaps) / gaps.sum()
+        lo = max(start - j * ACCRUAL_BLOCK, 0)
+        hi = min(stop - j * ACCRUAL_BLOCK, ACCRUAL_BLOCK)
+        out.append(times[lo:hi])
+    return np.concatenate(out) * (DAYS_PER_MONTH / accrual_per_month)
 
 
 def simulate_batch(
@@ -76,7 +109,7 @@ def simulate_batch(
         else np.empty((0, N_DRAWN))
     )
     baseline = {k: v.tolist() for k, v in draw_baseline(preset, normals, first_line).items()}
-    entry = entry_days(root, replicate, stop, accrual_per_month)[start:].tolist()
+    entry = entry_days(root, replicate, start, stop, accrual_per_month).tolist()
     policy = ctx.policy
     keys = list(baseline)
     for i, s in enumerate(streams):

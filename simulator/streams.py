@@ -56,15 +56,16 @@ def _generator(root: int, key: tuple[int, ...]) -> Generator:
     return Generator(PCG64(SeedSequence(root, spawn_key=key)))
 
 
-def replicate_stream(root: int, replicate: int, purpose: Purpose) -> Generator:
-    """A stream shared by a whole replicate (allocation lists, accrual times).
+def replicate_stream(root: int, replicate: int, purpose: Purpose, *sub: int) -> Generator:
+    """A stream shared by a whole replicate (allocation lists, accrual times), optionally
+    divided further by ``sub`` (for example a block of patients).
 
-    Keys of different kinds have different lengths, so they can never coincide: a patient's own
-    generator is keyed ``(replicate, patient)``, its keyed streams ``(replicate, patient,
-    purpose, line, drug)``, and replicate streams ``(replicate, purpose, 2**32 - 1)``
-    (SeedSequence turns each integer below 2**32 into one 32-bit word).
+    Keys of different kinds never coincide: a patient's own generator is keyed
+    ``(replicate, patient)``, replicate streams ``(replicate, purpose, 2**32 - 1, *sub)``
+    (SeedSequence turns each integer below 2**32 into one 32-bit word, so the lengths differ),
+    and keyed patient streams use a tagged entropy array (see :meth:`PatientStreams.keyed`).
     """
-    return _generator(root, (replicate, int(purpose), 2**32 - 1))
+    return _generator(root, (replicate, int(purpose), 2**32 - 1, *sub))
 
 
 class PatientStreams:

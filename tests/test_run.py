@@ -71,7 +71,12 @@ def test_run_folder_has_every_file(runs):
     assert prov["seed"] == 4242 and len(prov["scenario_hash"]) == 64
     assert {"numpy", "simpy", "pyarrow"} <= set(prov["libraries"])
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["done"] == [0, 1, 2] and manifest["scenario_hash"] == prov["scenario_hash"]
+    assert sorted(manifest["done"]) == ["0", "1", "2"]
+    assert manifest["scenario_hash"] == prov["scenario_hash"]
+    summary = json.loads((folder / "summary.json").read_text())
+    # The manifest keeps each replicate's metrics; the summary is their spread.
+    medians = sorted(m["os_median_months"] for m in manifest["done"].values())
+    assert summary["metrics"]["os_median_months"]["median"] == medians[1]
 
 
 def test_summary_json_format(runs):

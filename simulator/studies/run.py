@@ -4,39 +4,59 @@ The folder (DESIGN section 9)::
 
     scenario.resolved.yaml   every default filled in, seed included; re-runnable as is
     provenance.json          version, seed, scenario hash, parameter set, library versions
-    manifest.json            scenario hash, seed, version and the replicates written
+    manifest.json            scenario hash, seed, version and the replicates finished
     cohort/<table>/part-<replicate>.parquet   one part per replicate and table
     summary.json             headline metrics across replicates
 
-Work is cut into tasks of one batch of patients of one replicate, sent through joblib (loky on
-local cores). Tasks come back in order; the client joins a replicate's batches, checks the
-tables against the contract, writes each part atomically (a temporary file, then a rename) and
-summarises it. Every number depends only on the seed, the replicate and the patient index, so
-the folder is the same whatever the number of workers or the batch size.
+Work is cut into tasks of one batch of patients of one replicate and sent through joblib: in
+this process (``--jobs 1``), to local worker processes (loky), or to a Dask cluster
+(``--backend dask``). Workers return numpy column buffers; results come back in task order, and
+the client checks each batch against the table contract, streams it to the replicate's parts
+(``parts.py``) and keeps only the per-patient endpoints for the summary. Memory therefore stays
+flat in the cohort size. Every number depends only on the seed, the replicate and the patient
+index, so the folder is byte for byte the same whatever the backend, the number of workers or
+the batch size.
+
+``--resume`` finishes an interrupted run: it refuses when the scenario, seed or hccsim version
+differ from the manifest, skips the replicates the manifest lists with all six parts present,
+and redoes the rest (half-written parts are never trusted).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from hccsim.analysis import schema
-from hccsim.analysis.summary import summarise, summarise_replicate
+from hccsim.analysis.summary import (
+    concat_endpoints,
+    metrics_from_endpoints,
+    patient_endpoints,
+    summarise,
+)
 from hccsim.simulator import __version__, cohort, parameters
 from hccsim.simulator.engine import simulate_batch
 from hccsim.simulator.errors import InputError
 from hccsim.simulator.patient import Context
-from hccsim.simulator.records import concat, to_arrow
+from hccsim.simulator.records import concat
 from hccsim.simulator.scenario import Scenario
 from hccsim.simulator.streams import check_seed, draw_root_seed
+from hccsim.simulator.studies import faults
+from hccsim.simulator.studies.parts import (
+    MANIFEST,
+    ReplicateWriter,
+    complete_replicates,
+    remove_temporaries,
+    write_json,
+)
 
 LIBRARIES = (
     "numpy",
@@ -49,7 +69,15 @@ LIBRARIES = (
     "lifelines",
     "pyyaml",
 )
-RUN_FILES = ("scenario.resolved.yaml", "provenance.json", "manifest.json", "summary.json", "cohort")
+RUN_FILES = (
+    "scenario.resolved.yaml",
+    "provenance.json",
+    MANIFEST,
+    "summary.json",
+    "cohort",
+    "error.log",
+)
+BACKENDS = ("loky", "dask")
 
 
 @dataclass(frozen=True)
@@ -85,6 +113,8 @@ def build_spec(scenario: Scenario, seed: int) -> RunSpec:
 
 def simulate_task(spec: RunSpec, replicate: int, start: int, stop: int):
     """One task: patients ``start .. stop-1`` of one replicate, as numpy columns."""
+    if start == 0:
+        faults.check("simulate", replicate)
     return simulate_batch(
         spec.ctx,
         spec.preset,
@@ -97,8 +127,111 @@ def simulate_task(spec: RunSpec, replicate: int, start: int, stop: int):
     )
 
 
+@dataclass(frozen=True)
+class TaskError:
+    """What a failed task sends back instead of raising, so that a failure in one replicate
+    does not discard the finished results of others still in flight."""
+
+    message: str
+    details: str
+
+
+def guarded_task(spec: RunSpec, replicate: int, start: int, stop: int):
+    try:
+        return simulate_task(spec, replicate, start, stop)
+    except Exception as exc:  # reported by the client, with the replicate and patients
+        import traceback
+
+        return TaskError(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+class RunFailed(RuntimeError):
+    """Some replicates failed; the others were written and are kept for --resume."""
+
+    def __init__(self, failures: dict[int, TaskError]) -> None:
+        self.failures = failures
+        first = failures[min(failures)]
+        reps = ", ".join(str(r) for r in sorted(failures))
+        super().__init__(f"replicate(s) {reps} failed; the first: {first.message}")
+
+
 def batches(n: int, size: int) -> list[tuple[int, int]]:
     return [(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+# -- backends ---------------------------------------------------------------------------------
+@contextmanager
+def executor(jobs: int = 1, backend: str = "loky", scheduler: str | None = None):
+    """A function that maps :func:`simulate_task` over task tuples, yielding results in order.
+
+    ``loky`` with one job runs in this process. ``dask`` uses the cluster at ``scheduler``
+    (``tcp://host:8786``), or starts a local one with ``jobs`` single-threaded worker processes
+    on 127.0.0.1 and closes it afterwards.
+    """
+    from joblib import Parallel, delayed, parallel_config
+
+    def calls(spec, tasks):
+        return (delayed(guarded_task)(spec, r, a, b) for r, a, b in tasks)
+
+    if backend not in BACKENDS:
+        raise InputError(
+            f"--backend {backend!r} is not allowed; expected one of: {', '.join(BACKENDS)}"
+        )
+    if backend == "loky":
+        if scheduler:
+            raise InputError(
+                "--scheduler is for --backend dask; add --backend dask or drop --scheduler"
+            )
+        if jobs == 1:
+            yield lambda spec, tasks: (guarded_task(spec, r, a, b) for r, a, b in tasks)
+        else:
+            yield lambda spec, tasks: Parallel(n_jobs=jobs, backend="loky", return_as="generator")(
+                calls(spec, tasks)
+            )
+        return
+    client, cluster = _dask_client(jobs, scheduler)
+    try:
+        with parallel_config(backend="dask"):
+            yield lambda spec, tasks: Parallel(n_jobs=-1, return_as="generator")(calls(spec, tasks))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _dask_client(jobs: int, scheduler: str | None):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError(
+            "--backend dask needs dask.distributed: pip install 'hccsim[dask]'"
+        ) from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="10s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(
+                f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc}); "
+                "expected an address such as tcp://10.0.0.5:8786"
+            ) from None
+    workers = jobs if jobs > 0 else None
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    return Client(cluster), cluster
+
+
+def iter_batches(scenario: Scenario, seed: int, replicates: list[int], run_tasks) -> Iterator:
+    """Yield ``(replicate, start, stop, tables)`` for every batch, in order."""
+    spec = build_spec(scenario, seed)
+    cuts = batches(scenario.cohort.size, scenario.cohort.batch_size)
+    tasks = [(r, a, b) for r in replicates for a, b in cuts]
+    for (r, a, b), tables in zip(tasks, run_tasks(spec, tasks), strict=True):
+        yield r, a, b, tables
 
 
 def simulate_replicates(
@@ -108,27 +241,22 @@ def simulate_replicates(
     *,
     jobs: int = 1,
     backend: str = "loky",
+    scheduler: str | None = None,
 ) -> Iterator[tuple[int, dict]]:
-    """Yield ``(replicate, tables as numpy columns)`` in replicate order."""
-    from joblib import Parallel, delayed
-
-    spec = build_spec(scenario, seed)
-    cuts = batches(scenario.cohort.size, scenario.cohort.batch_size)
-    tasks = [(r, a, b) for r in replicates for a, b in cuts]
-    if jobs == 1:
-        results = (simulate_task(spec, r, a, b) for r, a, b in tasks)
-    else:
-        results = Parallel(n_jobs=jobs, backend=backend, return_as="generator")(
-            delayed(simulate_task)(spec, r, a, b) for r, a, b in tasks
-        )
-    pending: list = []
-    for (r, _, b), result in zip(tasks, results, strict=True):
-        pending.append(result)
-        if b == scenario.cohort.size:
-            yield r, concat(pending)
-            pending = []
+    """Yield ``(replicate, whole tables as numpy columns)`` in order (for in-memory use)."""
+    size = scenario.cohort.size
+    with executor(jobs, backend, scheduler) as run_tasks:
+        pending: list = []
+        for r, _, b, tables in iter_batches(scenario, seed, replicates, run_tasks):
+            if isinstance(tables, TaskError):
+                raise RunFailed({r: tables})
+            pending.append(tables)
+            if b == size:
+                yield r, concat(pending)
+                pending = []
 
 
+# -- the run folder ----------------------------------------------------------------------------
 def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for lib in LIBRARIES:
@@ -139,36 +267,20 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-
-
-def write_part(out: Path, table: str, replicate: int, columns) -> Path:
-    """Write one table of one replicate atomically; returns the part's path."""
-    import pyarrow.parquet as pq
-
-    folder = out / "cohort" / table
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"part-{replicate:05d}.parquet"
-    tmp = folder / f".part-{replicate:05d}.parquet.tmp"
-    pq.write_table(to_arrow(table, columns), tmp)
-    os.replace(tmp, path)
-    return path
-
-
 def prepare_folder(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
+            hint = " or --resume to finish it" if (out / MANIFEST).exists() else ""
             raise InputError(
-                f"--out {out}: the folder exists and is not empty; choose another --out or add --overwrite"
+                f"--out {out}: the folder exists and is not empty; choose another --out, "
+                f"add --overwrite to replace it{hint}"
             )
         if not (out / "provenance.json").exists():
             raise InputError(
-                f"--out {out}: --overwrite only replaces an hccsim run folder, and this one has no provenance.json"
+                f"--out {out}: --overwrite only replaces an hccsim run folder, and this one has "
+                "no provenance.json"
             )
         for name in RUN_FILES:
             target = out / name
@@ -179,12 +291,58 @@ def prepare_folder(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def _read_manifest(out: Path) -> dict:
+    path = out / MANIFEST
+    if not path.is_file():
+        raise InputError(f"--resume: {out} has no {MANIFEST}; there is no run to resume there")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"--resume: {path} cannot be read ({exc}); start again with --overwrite"
+        ) from None
+    if not isinstance(manifest, dict) or not {"hccsim", "seed", "scenario_hash", "done"} <= set(
+        manifest
+    ):
+        raise InputError(
+            f"--resume: {path} is not an hccsim manifest; start again with --overwrite"
+        )
+    return manifest
+
+
+def _check_resumable(manifest: dict, scenario_hash: str, seed: int, n_rep: int, out: Path) -> None:
+    differ = []
+    if manifest["scenario_hash"] != scenario_hash:
+        differ.append(
+            f"the scenario (hash {manifest['scenario_hash'][:12]}… in the manifest, "
+            f"{scenario_hash[:12]}… now)"
+        )
+    if manifest["seed"] != seed:
+        differ.append(f"the seed ({manifest['seed']} in the manifest, {seed} now)")
+    if manifest["hccsim"] != __version__:
+        differ.append(
+            f"the hccsim version ({manifest['hccsim']} in the manifest, {__version__} now)"
+        )
+    if differ:
+        raise InputError(
+            f"--resume: {out} was made with a different run: "
+            + "; ".join(differ)
+            + ". Resume with the same scenario, seed and version, or start again with --overwrite"
+        )
+    if n_rep < manifest.get("replicates", 0):
+        raise InputError(
+            f"--replicates {n_rep}: the run at {out} has {manifest['replicates']} replicates; "
+            "resuming may keep or raise that number, not lower it"
+        )
+
+
 @dataclass(frozen=True)
 class RunResult:
     out: Path
     seed: int
     replicates: int
     summary: dict
+    resumed: int = 0  # replicates kept from an earlier run
 
 
 def run(
@@ -194,69 +352,116 @@ def run(
     replicates: int | None = None,
     seed: int | None = None,
     jobs: int = 1,
+    backend: str = "loky",
+    scheduler: str | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
     source: str = "",
 ) -> RunResult:
-    """Simulate ``scenario`` and write its run folder to ``out``."""
+    """Simulate ``scenario`` and write (or finish, with ``resume``) its run folder at ``out``."""
     out = Path(out)
-    seed = check_seed(
-        seed
-        if seed is not None
-        else scenario.seed
-        if scenario.seed is not None
-        else draw_root_seed()
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite contradict each other; choose one")
+    manifest = _read_manifest(out) if resume else None
+    if seed is None:
+        seed = (
+            scenario.seed
+            if scenario.seed is not None
+            else (manifest["seed"] if manifest else draw_root_seed())
+        )
+    seed = check_seed(seed)
+    n_rep = (
+        replicates
+        if replicates is not None
+        else max(scenario.replicates, manifest.get("replicates", 0) if manifest else 0)
     )
-    n_rep = replicates if replicates is not None else scenario.replicates
     resolved = scenario.model_copy(update={"seed": seed, "replicates": n_rep})
-    prepare_folder(out, overwrite)
-    (out / "scenario.resolved.yaml").write_text(
-        f"# Resolved from {source or 'a scenario'} by hccsim {__version__}: every default filled in.\n"
-        + resolved.to_yaml()
-    )
     scenario_hash = resolved.content_hash()
-    _write_json(
-        out / "provenance.json",
-        {
-            "hccsim": __version__,
-            "seed": seed,
-            "scenario": resolved.name,
-            "scenario_file": source,
-            "scenario_hash": scenario_hash,
-            "parameter_set": parameters.resolve().version,
-            "libraries": library_versions(),
-            "platform": platform.platform(),
-            "command": " ".join(sys.argv),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        },
+
+    if manifest is not None:
+        _check_resumable(manifest, scenario_hash, seed, n_rep, out)
+        remove_temporaries(out)
+        kept = complete_replicates(out, manifest)
+        metrics = {int(r): m for r, m in manifest["done"].items() if int(r) in kept}
+    else:
+        prepare_folder(out, overwrite)
+        metrics = {}
+        write_json(
+            out / "provenance.json",
+            {
+                "hccsim": __version__,
+                "seed": seed,
+                "scenario": resolved.name,
+                "scenario_file": source,
+                "scenario_hash": scenario_hash,
+                "parameter_set": parameters.resolve().version,
+                "libraries": library_versions(),
+                "platform": platform.platform(),
+                "command": " ".join(sys.argv),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
+    (out / "scenario.resolved.yaml").write_text(
+        f"# Resolved from {source or 'a scenario'} by hccsim {__version__}: every default "
+        "filled in.\n" + resolved.to_yaml()
     )
     manifest = {
         "hccsim": __version__,
         "seed": seed,
         "scenario_hash": scenario_hash,
         "replicates": n_rep,
-        "done": [],
+        "done": {str(r): m for r, m in sorted(metrics.items())},
     }
-    _write_json(out / "manifest.json", manifest)
+    write_json(out / MANIFEST, manifest)
 
-    per_replicate = []
-    for r, tables in simulate_replicates(resolved, seed, list(range(n_rep)), jobs=jobs):
-        schema.validate(tables, where=f"replicate {r}")
-        for name, columns in tables.items():
-            write_part(out, name, r, columns)
-        per_replicate.append(
-            summarise_replicate(tables, scan_interval_days=resolved.imaging_interval_days)
+    todo = [r for r in range(n_rep) if r not in metrics]
+    size = resolved.cohort.size
+    total, done_patients = len(todo) * size, 0
+    interval = resolved.imaging_interval_days
+    failures: dict[int, TaskError] = {}
+    with executor(jobs, backend, scheduler) as run_tasks:
+        writer, endpoints = None, []
+        try:
+            for r, a, b, tables in iter_batches(resolved, seed, todo, run_tasks):
+                done_patients += b - a
+                if r in failures:
+                    continue
+                if isinstance(tables, TaskError):  # keep going: other replicates may finish
+                    failures[r] = tables
+                    if writer is not None:
+                        writer.abort()
+                    writer, endpoints = None, []
+                    continue
+                if writer is None:
+                    writer = ReplicateWriter(out, r)
+                schema.validate(tables, where=f"replicate {r}, patients {a}-{b - 1}")
+                writer.add(tables)
+                endpoints.append(patient_endpoints(tables, scan_interval_days=interval))
+                if b == size:
+                    writer.commit()
+                    writer = None
+                    metrics[r] = metrics_from_endpoints(concat_endpoints(endpoints))
+                    endpoints = []
+                    manifest["done"][str(r)] = metrics[r]
+                    write_json(out / MANIFEST, manifest)
+                if progress:
+                    progress(done_patients, total)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+    if failures:
+        (out / "error.log").write_text(
+            "\n\n".join(f"replicate {r}:\n{failures[r].details}" for r in sorted(failures))
         )
-        manifest["done"].append(r)
-        _write_json(out / "manifest.json", manifest)
-        if progress:
-            progress(r + 1, n_rep)
+        raise RunFailed(failures)
     summary = {
         "scenario": resolved.name,
-        "n": resolved.cohort.size,
+        "n": size,
         "replicates": n_rep,
         "seed": seed,
-        "metrics": summarise(per_replicate),
+        "metrics": summarise([metrics[r] for r in range(n_rep)]),
     }
-    _write_json(out / "summary.json", summary)
-    return RunResult(out, seed, n_rep, summary)
+    write_json(out / "summary.json", summary)
+    return RunResult(out, seed, n_rep, summary, resumed=n_rep - len(todo))
