@@ -128,9 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": _run, "validate": _validate, "schema": _schema, "list": _list}[args.command](
-            args
-        )
+        command = {"run": _run, "validate": _validate, "schema": _schema, "list": _list}
+        status = command[args.command](args)
+        sys.stdout.flush()  # inside the try: a reader that went away is handled below
+        return status
     except InputError as exc:
         for message in exc.messages:
             print(f"hccsim: {message}", file=sys.stderr)

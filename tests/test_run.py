@@ -188,3 +188,30 @@ def test_shipped_scenarios_run_by_name(tmp_path):
         main(["run", "anchor_ramucirumab", "--out", str(out), "--replicates", "1", "--quiet"]) == 0
     )
     assert (out / "summary.json").exists()
+
+
+def test_progress_bar_shows_patients_and_time_left(capsys, monkeypatch):
+    from hccsim.simulator import cli
+
+    clock = iter([100.0, 110.0, 130.0])  # start, then 10 s and 30 s later
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock))
+    show = cli._progress_bar(True)
+    show(250_000, 1_000_000)
+    show(1_000_000, 1_000_000)
+    err = capsys.readouterr().err
+    # A quarter done after 10 s: 30 s left, estimated from the rate so far.
+    assert "patients 250,000/1,000,000" in err and " 25%" in err and "0:00:30 left" in err
+    assert "100%" in err and err.endswith("\n")
+    assert cli._progress_bar(False) is None
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hccsim.simulator", "list", "drugs"],  # less than a pipe buffer
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader goes away at once, as with `| head -0`
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err

@@ -47,6 +47,7 @@ _GL_W = np.array([5.0 / 9.0, 8.0 / 9.0, 5.0 / 9.0])
 TIME_TOL = 1e-7
 _UNIT_NODES: dict[int, np.ndarray] = {}
 _add = np.add.reduce  # ndarray.sum without its Python-level wrapper (hot path)
+_LOGD_CAP = 35.0
 #: Gauss-Legendre nodes of [0, 1] and the right end, for Newton's method inside one piece.
 _SOLVE_NODES = np.append(0.5 * (1.0 + _GL_X), 1.0)
 
@@ -132,7 +133,10 @@ class DeathHazard:
             h += self._disease
         burden = self._disease > 0.0 and self._beta != 0.0
         if burden or self._lethal > 0.0:
-            d3 = _add(np.exp(3.0 * self.lesions.log_diameters_grid(times)), axis=0)
+            # Log diameters are capped at 35 (1.6e15 mm), far past the lethal burden, so that
+            # nodes far ahead of an exploding tumour give large, finite hazards (no overflow).
+            logd = np.minimum(self.lesions.log_diameters_grid(times), _LOGD_CAP)
+            d3 = _add(np.exp(3.0 * logd), axis=0)
             if burden:
                 h += self._scale * d3**self._beta
             if self._lethal > 0.0:
