@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from hccsim.simulator.cli import main  # noqa: E402
+from tests.helpers import hccsim, parquet_files  # noqa: E402
 
 SCENARIO = """\
 name: dask-check
@@ -21,13 +20,6 @@ population: {preset: anchor_ramucirumab}
 cohort: {size: 45, batch_size: 20, accrual_per_month: 3}
 treatment: {sequence: [ramucirumab, regorafenib, cabozantinib]}
 """
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted((folder / "cohort").rglob("*.parquet"))
-    }
 
 
 @pytest.fixture(scope="module")
@@ -66,51 +58,22 @@ def test_dask_cluster_gives_the_tables_of_one_core(scenario, single_core, cluste
         "--quiet",
     ]
     assert main(args) == 0
-    assert _files(out) == _files(single_core)
+    assert parquet_files(out) == parquet_files(single_core)
     assert (out / "summary.json").read_text() == (single_core / "summary.json").read_text()
 
 
 def test_dask_without_a_scheduler_starts_a_local_cluster(scenario, single_core, tmp_path):
     out = tmp_path / "local"
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hccsim.simulator",
-            "run",
-            str(scenario),
-            "--out",
-            str(out),
-            "--backend",
-            "dask",
-            "--jobs",
-            "2",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    res = hccsim(
+        "run", str(scenario), "--out", str(out), "--backend", "dask", "--jobs", "2", "--quiet"
     )
     assert res.returncode == 0, res.stderr
-    assert _files(out) == _files(single_core)
+    assert parquet_files(out) == parquet_files(single_core)
 
 
 def test_scheduler_needs_the_dask_backend(scenario, tmp_path):
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hccsim.simulator",
-            "run",
-            str(scenario),
-            "--out",
-            str(tmp_path / "x"),
-            "--scheduler",
-            "tcp://127.0.0.1:1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    res = hccsim(
+        "run", str(scenario), "--out", str(tmp_path / "x"), "--scheduler", "tcp://127.0.0.1:1"
     )
     assert res.returncode == 2
     assert "--scheduler is for --backend dask" in res.stderr
@@ -118,23 +81,15 @@ def test_scheduler_needs_the_dask_backend(scenario, tmp_path):
 
 @pytest.mark.slow
 def test_unreachable_scheduler_is_a_clear_error(scenario, tmp_path):
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hccsim.simulator",
-            "run",
-            str(scenario),
-            "--out",
-            str(tmp_path / "x"),
-            "--backend",
-            "dask",
-            "--scheduler",
-            "tcp://127.0.0.1:9",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    res = hccsim(
+        "run",
+        str(scenario),
+        "--out",
+        str(tmp_path / "x"),
+        "--backend",
+        "dask",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
     )
     assert res.returncode == 2
     assert "cannot reach a Dask scheduler there" in res.stderr

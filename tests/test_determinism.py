@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import parquet_files
+
 SCENARIO = """\
 name: determinism
 description: Same tables whatever the environment.
@@ -63,13 +65,6 @@ def _run(tmp: Path, name: str, batch: int, jobs: int, hashseed: str, disturb: in
     return out
 
 
-def _tables(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted((folder / "cohort").rglob("*.parquet"))
-    }
-
-
 @pytest.mark.slow
 def test_tables_are_byte_identical_under_any_environment(tmp_path):
     runs = [
@@ -78,7 +73,7 @@ def test_tables_are_byte_identical_under_any_environment(tmp_path):
         _run(tmp_path, "c", batch=33, jobs=1, hashseed="random", disturb=3),
         _run(tmp_path, "d", batch=70, jobs=2, hashseed="4294967295", disturb=4),
     ]
-    reference = _tables(runs[0])
+    reference = parquet_files(runs[0])
     assert len(reference) == 12  # six tables x two replicates
     for other in runs[1:]:
-        assert _tables(other) == reference, other.name
+        assert parquet_files(other) == reference, other.name

@@ -4,14 +4,12 @@ byte-for-byte comparison with an uninterrupted run."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from hccsim.analysis.schema import TABLE_NAMES
+from tests.helpers import hccsim, parquet_files
 
 SCENARIO = """\
 name: resume-check
@@ -25,28 +23,6 @@ observation: {max_follow_up_months: 24}
 """
 
 
-def _hccsim(*args, fault: str | None = None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("HCCSIM_FAULT", None)
-    if fault:
-        env["HCCSIM_FAULT"] = fault
-    return subprocess.run(
-        [sys.executable, "-m", "hccsim.simulator", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
-def _parts(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted((folder / "cohort").rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("resume") / "resume.yaml"
@@ -57,13 +33,13 @@ def scenario(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def reference(scenario, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ref") / "run"
-    res = _hccsim("run", str(scenario), "--out", str(out), "--quiet")
+    res = hccsim("run", str(scenario), "--out", str(out), "--quiet")
     assert res.returncode == 0, res.stderr
     return out
 
 
 def _same_as_reference(out: Path, reference: Path) -> None:
-    assert _parts(out) == _parts(reference)
+    assert parquet_files(out) == parquet_files(reference)
     a = json.loads((out / "summary.json").read_text())
     b = json.loads((reference / "summary.json").read_text())
     assert a == b
@@ -74,7 +50,7 @@ def test_failed_task_then_resume_gives_the_uninterrupted_result(
     scenario, reference, tmp_path, jobs
 ):
     out = tmp_path / "run"
-    res = _hccsim(
+    res = hccsim(
         "run", str(scenario), "--out", str(out), "--quiet", "--jobs", jobs, fault="simulate:2"
     )
     assert res.returncode == 1
@@ -87,7 +63,7 @@ def test_failed_task_then_resume_gives_the_uninterrupted_result(
     assert not (out / "summary.json").exists()  # no summary of an incomplete run
     assert not list(out.rglob("*.tmp"))  # the failed replicate's temporaries were removed
     assert not (out / "cohort" / "patients" / "part-00002.parquet").exists()
-    res = _hccsim("run", str(scenario), "--out", str(out), "--resume", "--jobs", jobs)
+    res = hccsim("run", str(scenario), "--out", str(out), "--resume", "--jobs", jobs)
     assert res.returncode == 0, res.stderr
     assert "3 replicate(s) kept from before" in res.stdout
     _same_as_reference(out, reference)
@@ -98,7 +74,7 @@ def test_crash_never_leaves_a_part_that_resume_trusts(scenario, reference, tmp_p
     """The client process dies half-way through writing (``write``) or renaming (``commit``)
     replicate 1: what is on disk for it is never trusted, and resume redoes it."""
     out = tmp_path / "run"
-    res = _hccsim("run", str(scenario), "--out", str(out), "--quiet", fault=f"{stage}:1")
+    res = hccsim("run", str(scenario), "--out", str(out), "--quiet", fault=f"{stage}:1")
     assert res.returncode == 70  # the injected crash's exit status
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(manifest["done"]) == ["0"]
@@ -106,7 +82,7 @@ def test_crash_never_leaves_a_part_that_resume_trusts(scenario, reference, tmp_p
         assert list(out.rglob(".part-00001.parquet.tmp"))
     else:  # three of six parts renamed into place, not yet in the manifest
         assert (out / "cohort" / TABLE_NAMES[0] / "part-00001.parquet").exists()
-    res = _hccsim("run", str(scenario), "--out", str(out), "--resume", "--quiet")
+    res = hccsim("run", str(scenario), "--out", str(out), "--resume", "--quiet")
     assert res.returncode == 0, res.stderr
     assert not list(out.rglob("*.tmp"))
     _same_as_reference(out, reference)
@@ -115,15 +91,15 @@ def test_crash_never_leaves_a_part_that_resume_trusts(scenario, reference, tmp_p
 def test_resume_can_add_replicates(scenario, tmp_path):
     out, full = tmp_path / "grow", tmp_path / "full"
     assert (
-        _hccsim("run", str(scenario), "--out", str(out), "--quiet", "--replicates", "2").returncode
+        hccsim("run", str(scenario), "--out", str(out), "--quiet", "--replicates", "2").returncode
         == 0
     )
-    res = _hccsim(
+    res = hccsim(
         "run", str(scenario), "--out", str(out), "--quiet", "--resume", "--replicates", "5"
     )
     assert res.returncode == 0, res.stderr
     assert (
-        _hccsim("run", str(scenario), "--out", str(full), "--quiet", "--replicates", "5").returncode
+        hccsim("run", str(scenario), "--out", str(full), "--quiet", "--replicates", "5").returncode
         == 0
     )
     _same_as_reference(out, full)
@@ -132,32 +108,32 @@ def test_resume_can_add_replicates(scenario, tmp_path):
 def test_resume_refuses_a_changed_scenario_seed_or_version(scenario, reference, tmp_path):
     changed = tmp_path / "changed.yaml"
     changed.write_text(SCENARIO.replace("max_follow_up_months: 24", "max_follow_up_months: 30"))
-    res = _hccsim("run", str(changed), "--out", str(reference), "--resume")
+    res = hccsim("run", str(changed), "--out", str(reference), "--resume")
     assert res.returncode == 2
     assert "was made with a different run: the scenario (hash" in res.stderr
-    res = _hccsim("run", str(scenario), "--out", str(reference), "--resume", "--seed", "5")
+    res = hccsim("run", str(scenario), "--out", str(reference), "--resume", "--seed", "5")
     assert res.returncode == 2 and "the seed (90210 in the manifest, 5 now)" in res.stderr
     copy = tmp_path / "copy"
     copy.mkdir()
     manifest = json.loads((reference / "manifest.json").read_text())
     manifest["hccsim"] = "0.0.1"
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    res = _hccsim("run", str(scenario), "--out", str(copy), "--resume")
+    res = hccsim("run", str(scenario), "--out", str(copy), "--resume")
     assert res.returncode == 2 and "the hccsim version (0.0.1 in the manifest" in res.stderr
-    res = _hccsim("run", str(scenario), "--out", str(reference), "--resume", "--replicates", "2")
+    res = hccsim("run", str(scenario), "--out", str(reference), "--resume", "--replicates", "2")
     assert res.returncode == 2 and "may keep or raise that number, not lower it" in res.stderr
     assert "Traceback" not in res.stderr
 
 
 def test_resume_without_a_run_and_contradictory_flags(scenario, tmp_path):
-    res = _hccsim("run", str(scenario), "--out", str(tmp_path / "none"), "--resume")
+    res = hccsim("run", str(scenario), "--out", str(tmp_path / "none"), "--resume")
     assert res.returncode == 2 and "there is no run to resume there" in res.stderr
-    res = _hccsim("run", str(scenario), "--out", str(tmp_path / "x"), "--resume", "--overwrite")
+    res = hccsim("run", str(scenario), "--out", str(tmp_path / "x"), "--resume", "--overwrite")
     assert res.returncode == 2 and "contradict each other" in res.stderr
 
 
 def test_a_finished_run_resumes_to_itself(scenario, reference, tmp_path):
-    before = _parts(reference)
-    res = _hccsim("run", str(scenario), "--out", str(reference), "--resume", "--quiet")
+    before = parquet_files(reference)
+    res = hccsim("run", str(scenario), "--out", str(reference), "--resume", "--quiet")
     assert res.returncode == 0, res.stderr
-    assert _parts(reference) == before
+    assert parquet_files(reference) == before

@@ -14,6 +14,7 @@ import pytest
 
 from hccsim.analysis import schema
 from hccsim.simulator.cli import main
+from tests.helpers import hccsim
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,16 +30,6 @@ observation: {imaging_weeks: 6, max_follow_up_months: 24}
 """
 
 
-def _hccsim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hccsim.simulator", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
 @pytest.fixture(scope="module")
 def scenario_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sc") / "small.yaml"
@@ -52,7 +43,7 @@ def runs(scenario_file, tmp_path_factory) -> dict[str, Path]:
     folders = {}
     for jobs in ("1", "2"):
         folder = out / f"jobs{jobs}"
-        res = _hccsim("run", str(scenario_file), "--jobs", jobs, "--out", str(folder), "--quiet")
+        res = hccsim("run", str(scenario_file), "--jobs", jobs, "--out", str(folder), "--quiet")
         assert res.returncode == 0, res.stderr
         assert res.stdout == "" and res.stderr == ""  # --quiet: nothing on the terminal
         folders[jobs] = folder
@@ -165,7 +156,7 @@ def test_run_prints_where_results_are_and_headline_numbers(scenario_file, tmp_pa
 )
 def test_bad_command_lines_exit_2_with_a_message(args, message, scenario_file):
     args = [str(scenario_file) if a == "SCENARIO" else a for a in args]
-    res = _hccsim(*args)
+    res = hccsim(*args)
     assert res.returncode == 2
     assert message in res.stderr
     assert "Traceback" not in res.stderr
@@ -175,9 +166,9 @@ def test_existing_output_folder_is_not_overwritten_silently(scenario_file, tmp_p
     out = tmp_path / "o"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    res = _hccsim("run", str(scenario_file), "--out", str(out), "--quiet")
+    res = hccsim("run", str(scenario_file), "--out", str(out), "--quiet")
     assert res.returncode == 2 and "exists and is not empty" in res.stderr
-    res = _hccsim("run", str(scenario_file), "--out", str(out), "--quiet", "--overwrite")
+    res = hccsim("run", str(scenario_file), "--out", str(out), "--quiet", "--overwrite")
     assert res.returncode == 2 and "no provenance.json" in res.stderr
     assert (out / "notes.txt").read_text() == "mine"
 
