@@ -40,6 +40,13 @@ class Dosing(_Strict):
         return v
 
 
+class TypicalDuration(_Strict):
+    """Median time on the regimen in its pivotal setting: used to place prior lines in time."""
+
+    months: float = Field(ge=0)
+    source: str
+
+
 class Restrictions(_Strict):
     afp_min: float | None = None
     requires_prior: tuple[str, ...] = ()
@@ -94,6 +101,7 @@ class Therapy(_Strict):
     description: str
     kind: Kind
     dosing: Dosing
+    typical_duration: TypicalDuration
     restrictions: Restrictions
     effect: Effect
     liver_drift: LiverDrift

@@ -20,7 +20,7 @@ import functools
 import numpy as np
 import simpy
 
-from hccsim.simulator.cohort import N_DRAWN, Preset, draw_baseline
+from hccsim.simulator.cohort import Criteria, Preset, draw_eligible
 from hccsim.simulator.patient import HORIZON, Context, Course
 from hccsim.simulator.records import Buffers, Columns
 from hccsim.simulator.streams import PatientStreams, Purpose, replicate_stream
@@ -98,17 +98,19 @@ def simulate_batch(
     stop: int,
     first_line: bool = False,
     accrual_per_month: float | None = None,
+    criteria: Criteria | None = None,
 ) -> dict[str, Columns]:
-    """Simulate patients ``start .. stop-1`` of one replicate to the horizon; return the tables."""
+    """Simulate patients ``start .. stop-1`` of one replicate to the horizon; return the tables.
+
+    Each patient's baseline is its first candidate that meets ``criteria`` (the preset's own
+    eligibility merged with the scenario's), drawn from its own generator.
+    """
     env = simpy.Environment()
     buf = Buffers()
     streams = [PatientStreams(root, replicate, pid) for pid in range(start, stop)]
-    normals = (
-        np.stack([s.biology.standard_normal(N_DRAWN) for s in streams])
-        if streams
-        else np.empty((0, N_DRAWN))
-    )
-    baseline = {k: v.tolist() for k, v in draw_baseline(preset, normals, first_line).items()}
+    criteria = criteria if criteria is not None else preset.eligibility
+    chosen = draw_eligible(preset, criteria, [s.biology for s in streams], first_line)
+    baseline = {k: v.tolist() for k, v in chosen.items()}
     entry = entry_days(root, replicate, start, stop, accrual_per_month).tolist()
     policy = ctx.policy
     keys = list(baseline)

@@ -109,6 +109,7 @@ class DrugParams:
     albumin_g_dl_per_month: float
     log_bilirubin_per_month: float
     cycle_days: int
+    typical_duration_days: float
     reduction_levels: tuple[float, ...]
     reduce_after_hold: bool
     afp_min: float | None
@@ -379,6 +380,7 @@ def build(flat: Mapping[str, Any]) -> ModelParameters:
             albumin_g_dl_per_month=flat[p + "albumin_g_dl_per_month"],
             log_bilirubin_per_month=flat[p + "log_bilirubin_per_month"],
             cycle_days=therapy.dosing.cycle_days,
+            typical_duration_days=therapy.typical_duration.months * 30.4375,
             reduction_levels=therapy.dosing.reduction_levels,
             reduce_after_hold=therapy.dosing.reduce_after_hold,
             afp_min=therapy.restrictions.afp_min,

@@ -24,9 +24,10 @@ from hccsim.simulator.disease.afp import observed_afp, true_log_afp
 from hccsim.simulator.disease.liver import liver_labs
 from hccsim.simulator.disease.survival import DeathHazard
 from hccsim.simulator.disease.toxicity import LineToxicity
+from hccsim.simulator.history import MAX_PRIOR, prior_lines
 from hccsim.simulator.parameters import DrugParams, ModelParameters
 from hccsim.simulator.policy import LinePolicy, NextLine
-from hccsim.simulator.records import Buffers
+from hccsim.simulator.records import PATIENT_COLS, Buffers
 from hccsim.simulator.streams import BlockStream, PatientStreams, Purpose
 
 # Decision kinds, in their same-day order (death is checked before any of them).
@@ -52,6 +53,8 @@ class Context:
     imaging_window: float  # days either side
     lab_interval: float  # days
     horizon: float  # days of follow-up from the index start
+    streams: tuple[tuple[str, ...], ...] = ()  # the preset's prior sequences, by stream index
+    history_known: bool = False  # prior lines come from treatment streams (or first line)
     quadrature_step: float = 14.0
 
     @property
@@ -209,7 +212,14 @@ class Course:
         self.log_afp0 = math.log(b["afp_ng_ml"])
         self.segments = [(0.0, lz.logd, lz.a, lz.lam)]
         self.exposure: list[tuple[float, float, float, DrugParams, int]] = []
-        self.received: list[str] = []
+        # Prior lines (index-line cohorts): placed before day 0 from the preset's stream.
+        prior = ctx.streams[b["stream"]] if b["stream"] >= 0 else ()
+        history_normals = bio.standard_normal(2 * MAX_PRIOR)
+        for line, drug, start, end, cycles in prior_lines(
+            prior, p.drugs, p.policy, history_normals
+        ):
+            buf.lines.append((pid, line, drug, False, start, end, "progression", cycles, 0, 0))
+        self.received: list[str] = list(prior)
         self.line = int(b["index_line"]) - 1
         self.drug: DrugParams | None = None
         self.t_img = self.t_ae = self.hold_until = self.t_line = INF
@@ -327,7 +337,11 @@ class Course:
             )
         )
         rng = self.streams.keyed(Purpose.POLICY, self.line, drug.code)
-        history = self.received if int(self.b["index_line"]) == 1 else None
+        # Prior-drug restrictions need the whole history: known for first-line cohorts and for
+        # presets with treatment streams; a preset with bare index-line weights leaves it unknown.
+        history = (
+            self.received if self.ctx.history_known or int(self.b["index_line"]) == 1 else None
+        )
         nxt = self.policy.after_line(self.pos, self.line, self.b["ecog"], afp_now, history, rng)
         if nxt is not None:
             self.next, self.t_line = nxt, t + nxt.gap_days
@@ -455,40 +469,19 @@ class Course:
         """Close the history at death or at the horizon and fill in what happened in between."""
         if self.drug is not None:
             self._end_line(t, "death" if died else "end_of_follow_up")
-        b = self.b
-        self.buf.patients.append(
-            (
-                self.pid,
-                self.ctx.arm,
-                None,
-                self.entry_day,
-                int(b["index_line"]),
-                self.ctx.sequence[0].name,
-                b["age"],
-                bool(b["male"]),
-                b["weight_kg"],
-                int(b["ecog"]),
-                b["albumin_g_dl"],
-                b["bilirubin_mg_dl"],
-                b["inr"],
-                int(b["ascites"]),
-                int(b["encephalopathy"]),
-                b["albi"],
-                int(b["child_pugh_score"]),
-                b["child_pugh_class"],
-                b["bclc"],
-                int(b["intrahepatic_lesions"]),
-                b["max_lesion_mm"],
-                bool(b["mvi"]),
-                bool(b["ehm"]),
-                b["afp_ng_ml"],
-                bool(b["prior_tace"]),
-                died,
-                t if died else None,
-                t,
-                cause if died else None,
-            )
+        row = dict(self.b)
+        row.update(
+            patient_id=self.pid,
+            arm=self.ctx.arm,
+            stratum=None,
+            entry_day=self.entry_day,
+            index_drug=self.ctx.sequence[0].name,
+            death=died,
+            death_day=t if died else None,
+            last_follow_up_day=t,
+            cause_of_death=cause if died else None,
         )
+        self.buf.patients.append(tuple(row[c] for c in PATIENT_COLS))
         self._minor_adverse_events()
         self._labs(t)
 

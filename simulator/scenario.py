@@ -71,6 +71,59 @@ def _drug(name: str) -> str:
     return name
 
 
+_DRUG_ITEM = Annotated[
+    str,
+    AfterValidator(_drug),
+    Field(
+        json_schema_extra={
+            "expected": "the name of a drug of the catalogue (hccsim list drugs), e.g. sorafenib"
+        }
+    ),
+]
+
+
+class Eligibility(_Section):
+    """Who may enter, on top of the preset's own eligibility; patients are re-drawn until they
+    meet every criterion (at most 1,000 candidates each)."""
+
+    afp_min: float | None = _f(None, expected="a number of ng/mL >= 0, e.g. 400", ge=0)
+    afp_max: float | None = _f(None, expected="a positive number of ng/mL, e.g. 400", gt=0)
+    child_pugh_classes: list[Literal["A", "B", "C"]] | None = _f(
+        None, expected="a list of Child-Pugh classes among A, B, C, e.g. [A]", min_length=1
+    )
+    child_pugh_max_score: int | None = _f(
+        None, expected="a whole Child-Pugh score from 5 to 15, e.g. 7", ge=5, le=15
+    )
+    ecog_max: int | None = _f(
+        None, expected="a whole ECOG performance status from 0 to 4, e.g. 1", ge=0, le=4
+    )
+    bclc: list[Literal["0", "A", "B", "C", "D"]] | None = _f(
+        None, expected="a list of BCLC stages among 0, A, B, C, D, e.g. [B, C]", min_length=1
+    )
+    index_lines: list[Annotated[int, Field(ge=1, le=20)]] | None = _f(
+        None, expected="a list of index-line numbers from 1 to 20, e.g. [2, 3]", min_length=1
+    )
+    prior_drugs_any: list[_DRUG_ITEM] | None = _f(
+        None,
+        expected="a list of drugs, at least one of which the patient received, e.g. [sorafenib]",
+        min_length=1,
+    )
+    prior_drugs_none: list[_DRUG_ITEM] | None = _f(
+        None,
+        expected="a list of drugs the patient must not have received, e.g. [lenvatinib]",
+        min_length=1,
+    )
+    occupation_max_pct: float | None = _f(
+        None, expected="a percentage of the liver above 0 and up to 100, e.g. 50", gt=0, le=100
+    )
+    measurable_disease: bool = _f(
+        False, expected="true or false: require at least one measurable (>= 10 mm) liver lesion"
+    )
+
+    def criteria(self) -> cohort.Criteria:
+        return cohort.Criteria.model_validate(self.model_dump())
+
+
 class Population(_Section):
     preset: str = _f(
         expected="the name of a population preset (hccsim list presets), e.g. anchor_ramucirumab",
@@ -93,6 +146,11 @@ class Population(_Section):
         {},
         expected="a mapping covariate -> {parameter: number}, e.g. {afp_ng_ml: {median: 3000}}",
         description="Replace parameters of the preset's marginal distributions.",
+    )
+    eligibility: Eligibility = _f(
+        Eligibility(),
+        expected="a mapping of criteria (afp_min, child_pugh_classes, ecog_max, bclc, index_lines, ...)",
+        description="Criteria on top of the preset's own eligibility.",
     )
 
     @field_validator("preset")
@@ -372,8 +430,21 @@ def _override_problems(preset: cohort.Preset, overrides: dict, source: str) -> l
                 continue
             if not _is_number(value):
                 continue
+            # A bound is checked on its own (its partner opened up); whether low < high is
+            # checked once below, with every override of the covariate applied.
+            trial = {key: value}
+            if key in ("low", "high"):
+                trial["high" if key == "low" else "low"] = (
+                    float("inf")
+                    if key == "low"
+                    else (
+                        0.0
+                        if isinstance(preset.marginals[cov], cohort.LogNormal)
+                        else float("-inf")
+                    )
+                )
             try:
-                cohort.apply_overrides(preset, {cov: {key: value}})
+                cohort.apply_overrides(preset, {cov: trial})
             except ValidationError as exc:
                 ctx = exc.errors(include_url=False)[0].get("ctx") or {}
                 kind = exc.errors(include_url=False)[0]["type"]
