@@ -15,6 +15,7 @@ import numpy as np
 
 from hccsim.analysis import scores
 from hccsim.analysis.schema import TABLES
+from hccsim.analysis.schema import arrow_schema as TABLES_SCHEMA
 
 _NUMPY = {"int64": np.int64, "float64": np.float64, "bool": np.bool_, "string": object}
 
@@ -78,11 +79,29 @@ def patient(
 def _table(name: str, rows: list[dict]) -> dict[str, np.ndarray]:
     out = {}
     for c in TABLES[name]:
-        values = [r[c.name] for r in rows]
+        values = [r.get(c.name) if c.nullable else r[c.name] for r in rows]  # unknown: null
         dtype = _NUMPY[c.dtype]
         if c.nullable and c.dtype != "string":
             dtype = np.float64  # nulls as NaN
         out[c.name] = np.array(values, dtype=dtype) if values else np.empty(0, dtype=dtype)
+    return out
+
+
+def to_arrow(tables, typed: bool = True):
+    """The tables as pyarrow Tables (typed: the contract's schema; NaN in a nullable column is
+    a null, as pandas and parquet readers see it)."""
+    import pyarrow as pa
+
+    out = {}
+    for name, cols in tables.items():
+        if not typed:
+            out[name] = pa.table(cols)
+            continue
+        fields = TABLES_SCHEMA(name)
+        out[name] = pa.table(
+            {f.name: pa.array(cols[f.name], type=f.type, from_pandas=True) for f in fields},
+            schema=fields,
+        )
     return out
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from hccsim.analysis import schema
 from hccsim.analysis.endpoints import overall_survival, progression_free_survival
-from tests.cohort_builders import Scan, cohort, patient
+from tests.cohort_builders import Scan, cohort, patient, to_arrow
 
 INTERVAL = 56.0
 
@@ -213,7 +213,6 @@ def test_multiple_replicates_with_the_same_patient_ids():
 
 def test_pandas_and_arrow_tables_give_the_same_endpoints():
     import pandas as pd
-    import pyarrow as pa
 
     tables = cohort(
         patient(0, last_fu=300.0, scans=[(56, "SD"), (112, "PD")]),  # event 112
@@ -221,7 +220,7 @@ def test_pandas_and_arrow_tables_give_the_same_endpoints():
         patient(2, last_fu=250.0, scans=[(56, "PR"), (112, "NE")]),  # censored 56
     )
     frames = {k: pd.DataFrame(v) for k, v in tables.items()}
-    arrow = {k: pa.table(v, schema=schema.arrow_schema(k)) for k, v in tables.items()}
+    arrow = to_arrow(tables)
     for t in (tables, frames, arrow):
         assert _pfs(t) == [(112.0, True), (100.0, True), (56.0, False)]
         np.testing.assert_array_equal(overall_survival(t).durations, [300.0, 100.0, 250.0])

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from hccsim.analysis import schema
-from tests.cohort_builders import Scan, cohort, patient
+from tests.cohort_builders import Scan, cohort, patient, to_arrow
 
 
 def _good():
@@ -58,10 +58,7 @@ def _to_pandas(tables):
 
 
 def _to_arrow(tables, typed=True):
-    return {
-        name: pa.table(cols, schema=schema.arrow_schema(name) if typed else None)
-        for name, cols in tables.items()
-    }
+    return to_arrow(tables, typed)
 
 
 # -- good tables ------------------------------------------------------------------------------------

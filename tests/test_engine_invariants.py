@@ -89,8 +89,13 @@ def test_histories_are_consistent(sc):
         if terminal[-1]:
             assert ln["end_day"][rows[-1]] == last[pid]
             assert (reasons[-1] == "death") == pt["death"][pid]
-        assert np.all(np.diff(ln["line"][rows]) == 1)
-        assert ln["index"][rows[0]] and not ln["index"][rows[1:]].any()
+        assert np.all(np.diff(ln["line"][rows]) == 1) and ln["line"][rows[0]] == 1
+        # One index line, numbered as the patient's index line; prior lines end before day 0.
+        index = ln["index"][rows]
+        assert index.sum() == 1 and ln["line"][rows][index][0] == pt["index_line"][pid]
+        before = ln["line"][rows] < pt["index_line"][pid]
+        assert np.all(ln["end_day"][rows][before] < 0.0)
+        assert np.all(ln["start_day"][rows][~before] >= 0.0)
 
     # Scans and labs lie within follow-up and after day 0.
     for table in ("assessments", "labs"):
