@@ -1,32 +1,53 @@
-"""Per-visit tumour response by RECIST 1.1 and mRECIST.
+"""Tumour response by RECIST 1.1 and mRECIST: per visit, and best overall response.
 
-One function, :func:`visit_response`, reads one imaging visit. The simulator's physician calls
-it at every scan (so a simulated line ends on exactly the rule an analyst would apply), and the
-analysis applies it to the ``assessments`` table of a real or simulated cohort.
+One per-visit function, :func:`visit_response`, reads one imaging visit. The simulator's
+physician calls it at every scan (so a simulated line ends on exactly the rule an analyst would
+apply), and the analysis applies it to real or simulated assessments. :func:`best_overall_response`
+reads a patient's sequence of visits.
 
-RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009;45:228), target lesions:
+**RECIST 1.1** (Eisenhauer et al., Eur J Cancer 2009;45:228). Target lesions (at most five, two
+per organ) are measurable lesions: longest diameter >= 10 mm, lymph nodes by their *short axis*
+>= 15 mm; nodes of 10-15 mm are pathological non-targets, nodes below 10 mm are normal. The sum
+includes the nodes' short axes.
 
-- CR: all target lesions gone (sum 0; lymph nodes below 10 mm short axis count as gone);
+- CR: every non-nodal target gone and every nodal target below 10 mm short axis (the sum need
+  not be 0 when nodes remain);
 - PR: sum at least 30% below the baseline sum;
 - PD: sum at least 20% above the nadir (the smallest sum on study, baseline included) *and* at
   least 5 mm above it;
-- SD: neither; NE: a target lesion was not assessed.
+- SD: neither; NE: a target lesion was not assessed (sum NaN).
 
-mRECIST (Lencioni & Llovet, Semin Liver Dis 2010;30:52) applies the same thresholds to the sum
-of the longest *viable* (arterially enhancing) diameters of the targets, without the 5 mm rule;
-CR is the disappearance of intratumoral arterial enhancement in all targets.
+Overall response (RECIST 1.1 Table 1): new lesions or unequivocal non-target progression make
+PD; a target CR with non-target disease present or not evaluated is PR; a non-target NE leaves
+PR and SD as they are. Without target lesions (non-measurable disease only, Table 2) the visit
+is read from the non-target status: CR, non-CR/non-PD (reported as SD), PD or NE.
 
-Overall response combines the target response with the non-target status and new lesions as in
-RECIST 1.1 Table 1: new lesions or unequivocal non-target progression make PD; a target CR with
-non-target disease still present (or not evaluated) is PR; a non-target NE turns a target CR
-into PR and leaves PR and SD as they are. Patients without target lesions (non-measurable
-disease only) are read from the non-target status alone (Table 2): CR, non-CR/non-PD (reported
-as SD), PD or NE.
+**mRECIST for HCC** (Lencioni & Llovet, Semin Liver Dis 2010;30:52). The same thresholds on the
+sum of the longest *viable* (arterially enhancing) diameters of typical intrahepatic targets;
+extrahepatic targets as in RECIST 1.1 (whole diameter). CR is the disappearance of intratumoral
+arterial enhancement in all targets. There is no 5 mm rule; instead, because viable sums can
+fall to a few millimetres after necrosis and measurement noise there is large relative to the
+sum, the 20% rise is measured against ``max(nadir, MRECIST_NADIR_FLOOR_MM)`` (hccsim's stated
+floor, 10 mm: a rise of at least 2 mm). A new lesion counts for PD when it is a typical
+(enhancing) intrahepatic nodule of at least 1 cm, or any new extrahepatic lesion. Lesions that
+do not enhance (after TACE, say) are not evaluable by mRECIST; a patient without evaluable
+targets is read from the non-target status, with NE when nothing is evaluable.
+
+**Best overall response** (RECIST 1.1 section 4.4): the best visit response from the start of
+the line until progression, where SD counts only when a visit at least ``sd_min_days`` after
+baseline reads SD or better (otherwise the patient is NE, or PD when PD follows); with
+``confirm=True``, CR and PR need a later visit, at least ``confirm_min_days`` after, with the
+same or a better response (an unconfirmed CR or PR becomes SD if the SD rule is met, and a CR
+followed by SD or PD without the SD rule met is PD: the disease came back, RECIST 1.1 Table 3).
+A lesion reappearing after a CR is read by the per-visit rules (RECIST 1.1 needs the 5 mm rise);
+the EORTC FAQ calls any reappearance after an overall CR progression, which a caller that knows
+the previous response can apply.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 Criterion = Literal["recist1.1", "mrecist"]
@@ -39,24 +60,47 @@ NONTARGET = ("absent", "CR", "non-CR/non-PD", "PD", "NE")
 PR_FALL = 0.30
 PD_RISE = 0.20
 PD_ABSOLUTE_MM = 5.0
+MRECIST_NADIR_FLOOR_MM = 10.0
+#: Lymph nodes: measurable (a possible target) from 15 mm short axis, pathological from 10 mm.
+NODE_TARGET_MM = 15.0
+NODE_NORMAL_MM = 10.0
+#: RECIST 1.1: a new lesion must be unequivocal; mRECIST: a typical nodule of at least 1 cm.
+MRECIST_NEW_NODULE_MM = 10.0
+SD_MIN_DAYS = 42.0
+CONFIRM_MIN_DAYS = 28.0
 #: Sums are decimal millimetres held in binary floating point, so a change exactly on a
 #: threshold (63 mm from a 90 mm baseline: -30%; 3.7 mm to 8.7 mm: +5 mm) can come out a
 #: rounding error short of it. Comparisons with the thresholds allow this much (mm), far below
 #: the resolution of any reading.
 _TOL_MM = 1e-9
+_RANK = {"CR": 0, "PR": 1, "SD": 2, "PD": 3, "NE": 4}
 
 
 def target_response(
-    sum_now: float, sum_baseline: float, sum_nadir: float, criterion: Criterion = "recist1.1"
+    sum_now: float,
+    sum_baseline: float,
+    sum_nadir: float,
+    criterion: Criterion = "recist1.1",
+    *,
+    resolved: bool | None = None,
 ) -> str:
-    """Response of the target lesions alone: CR, PR, SD, PD or NE (sums in mm)."""
+    """Response of the target lesions alone: CR, PR, SD, PD or NE (sums in mm).
+
+    ``resolved`` says whether every target has resolved (non-nodal gone, nodal below 10 mm);
+    by default it is ``sum_now == 0``.
+    """
     if math.isnan(sum_now):
         return "NE"
     rise = sum_now - sum_nadir
-    absolute_ok = criterion == "mrecist" or rise >= PD_ABSOLUTE_MM - _TOL_MM
-    if rise > 0 and rise >= PD_RISE * sum_nadir - _TOL_MM and absolute_ok:
+    if criterion == "mrecist":
+        reference = max(sum_nadir, MRECIST_NADIR_FLOOR_MM)
+        absolute_ok = True
+    else:
+        reference = sum_nadir
+        absolute_ok = rise >= PD_ABSOLUTE_MM - _TOL_MM
+    if rise > 0 and rise >= PD_RISE * reference - _TOL_MM and absolute_ok:
         return "PD"
-    if sum_now == 0.0:
+    if (sum_now == 0.0) if resolved is None else resolved:
         return "CR"
     if sum_now <= (1.0 - PR_FALL) * sum_baseline + _TOL_MM:
         return "PR"
@@ -71,12 +115,14 @@ def visit_response(
     nontarget: str = "absent",
     new_lesions: bool = False,
     criterion: Criterion = "recist1.1",
+    resolved: bool | None = None,
 ) -> str:
     """Overall response at one visit (CR, PR, SD, PD or NE).
 
-    ``sum_baseline`` is 0 when the patient has no target lesions under ``criterion``; then
-    the visit is read from ``nontarget`` and ``new_lesions`` alone. ``sum_now`` is NaN when a
-    target lesion was not assessed.
+    ``sum_baseline`` is 0 when the patient has no target lesions under ``criterion``; then the
+    visit is read from ``nontarget`` and ``new_lesions`` alone. ``sum_now`` is NaN when a
+    target lesion was not assessed. ``new_lesions`` means new lesions that count under
+    ``criterion`` (the caller applies mRECIST's typical-nodule rule).
     """
     if nontarget not in NONTARGET:
         raise ValueError(f"nontarget {nontarget!r} is not one of {', '.join(NONTARGET)}")
@@ -84,7 +130,57 @@ def visit_response(
         return "PD"
     if sum_baseline <= 0.0:
         return {"CR": "CR", "non-CR/non-PD": "SD", "NE": "NE", "absent": "NE"}[nontarget]
-    target = target_response(sum_now, sum_baseline, sum_nadir, criterion)
+    target = target_response(sum_now, sum_baseline, sum_nadir, criterion, resolved=resolved)
     if target == "CR":
         return "CR" if nontarget in ("absent", "CR") else "PR"
     return target
+
+
+def best_overall_response(
+    days: Sequence[float],
+    responses: Sequence[str | None],
+    *,
+    sd_min_days: float = SD_MIN_DAYS,
+    confirm: bool = False,
+    confirm_min_days: float = CONFIRM_MIN_DAYS,
+) -> str:
+    """Best overall response of one line from its visits after baseline, in time order.
+
+    ``days`` count from the line's start (the baseline scan); ``responses`` are visit
+    responses (None or NE for visits not evaluated). Visits after the first PD are ignored.
+    """
+    if len(days) != len(responses):
+        raise ValueError("days and responses must have the same length")
+    visits: list[tuple[float, str]] = []
+    for d, r in zip(days, responses, strict=True):
+        r = "NE" if r is None else r
+        if r not in _RANK:
+            raise ValueError(f"response {r!r} is not one of {', '.join(RESPONSES)}")
+        visits.append((float(d), r))
+        if r == "PD":
+            break
+    best = "NE"
+    sd_ok = False
+    reappeared = False  # disease seen again after an unconfirmed CR (RECIST 1.1 Table 3)
+    for i, (day, r) in enumerate(visits):
+        if r in ("CR", "PR"):
+            if confirm:
+                later = [s for d2, s in visits[i + 1 :] if d2 - day >= confirm_min_days - _TOL_MM]
+                confirmed = any(_RANK[s] <= _RANK[r] for s in later) if r == "PR" else "CR" in later
+                if not confirmed and r == "CR" and any(s == "PR" for s in later):
+                    r, confirmed = "PR", True  # a CR followed by PR confirms a PR
+                if not confirmed:
+                    if r == "CR" and any(s in ("SD", "PD") for _, s in visits[i + 1 :]):
+                        reappeared = True
+                    r = "SD"
+            if r != "SD" and _RANK[r] < _RANK[best]:
+                best = r
+        if r in ("CR", "PR", "SD") and day >= sd_min_days - _TOL_MM:
+            sd_ok = True
+    if best in ("CR", "PR"):
+        return best
+    if sd_ok:
+        return "SD"
+    if reappeared or any(r == "PD" for _, r in visits):
+        return "PD"
+    return "NE"

@@ -206,7 +206,10 @@ TABLES: dict[str, tuple[Column, ...]] = {
             low=0,
         ),
         _c("nontarget", "string", "", "non-target status", allowed=NONTARGET),
-        _c("new_lesions", "bool", "", "new lesions seen"),
+        _c("new_lesions", "bool", "", "new lesions seen (any of the three below)"),
+        _c("new_intrahepatic", "bool", "", "a new intrahepatic lesion", nullable=True),
+        _c("new_extrahepatic", "bool", "", "new extrahepatic spread", nullable=True),
+        _c("new_vascular_invasion", "bool", "", "new macrovascular invasion", nullable=True),
         _c(
             "response_recist",
             "string",

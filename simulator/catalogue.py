@@ -69,6 +69,14 @@ class Effect(_Strict):
         return self
 
 
+class Necrosis(_Strict):
+    """How the drug lowers the viable (enhancing) fraction of lesions (mRECIST)."""
+
+    rate_per_day: float = Field(ge=0)
+    viable_floor: float = Field(gt=0, le=1)
+    source: str
+
+
 class LiverDrift(_Strict):
     albumin_g_dl_per_month: float
     log_bilirubin_per_month: float
@@ -104,6 +112,7 @@ class Therapy(_Strict):
     typical_duration: TypicalDuration
     restrictions: Restrictions
     effect: Effect
+    necrosis: Necrosis
     liver_drift: LiverDrift
     adverse_events: AdverseEvents
 

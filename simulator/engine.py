@@ -2,11 +2,12 @@
 
 A batch of patients (about a thousand) shares one simpy environment. Each patient's process
 asks its :class:`~hccsim.simulator.patient.Course` for the next decision (a scan, an
-adverse-event onset or resolution, a line start, the follow-up horizon), asks the death model
-whether death comes first (next-reaction method: the cumulative hazard up to that decision
-against the patient's remaining exponential budget), waits until then, and lets the course
-decide. Nothing happens between decisions: tumour sizes are closed forms, and cycles, lab draws
-and lower-grade adverse events are filled in when the patient's history is complete.
+adverse-event onset or resolution, a line start, the follow-up horizon), asks whether a random
+event comes first (death, a new lesion, new vascular invasion; next-reaction method: each
+process's cumulative intensity up to that decision against what remains of its exponential
+budget), waits until the first of them, and lets the course act. Nothing happens between
+events: tumour sizes are closed forms, and cycles, lab draws and lower-grade adverse events are
+filled in when the patient's history is complete.
 
 Patients never interact, so a batch is a pure function of (scenario, seed, replicate, patient
 range); tables are put in patient order at the end, so they are the same for any batch size.
@@ -32,11 +33,13 @@ def _process(env: simpy.Environment, course: Course, start: float):
     now = start
     while True:
         t_next, kind = course.next_decision()
-        t_death = course.death_before(now, t_next)
-        if t_death is not None:
-            yield env.timeout(t_death - now)
-            course.die(t_death)
-            return
+        t_random, what = course.next_random_event(now, t_next)
+        if t_random is not None:  # death, a new lesion, new vascular invasion: first
+            yield env.timeout(t_random - now)
+            now = t_random
+            if course.random_event(now, what):
+                return
+            continue
         yield env.timeout(t_next - now)
         now = t_next
         if kind == HORIZON:

@@ -36,6 +36,14 @@ class TumourParams:
     nontarget_pd_volume_ratio: float
     nonenhancing_after_tace: float
     viable_fraction_low: float
+    viable_recovery_rate_per_day: float
+    liver_volume_cm3: float
+    new_lesion_rate_per_month: float
+    new_lesion_reference_cm3: float
+    new_lesion_exponent: float
+    new_lesion_seed_mm: float
+    new_lesion_liver_share: float
+    vascular_invasion_rate_per_month: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +83,9 @@ class ToxicityParams:
 @dataclass(frozen=True, slots=True)
 class AfpParams:
     burden_slope: float
+    slope_patient_sd_log: float
     visit_sd_log: float
+    max_ng_ml: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,8 @@ class DrugParams:
     responder_fraction: float | None
     responder_kill_rate_per_day: float | None
     responder_resistance_rate_per_day: float | None
+    necrosis_rate_per_day: float
+    viable_floor: float
     albumin_g_dl_per_month: float
     log_bilirubin_per_month: float
     cycle_days: int
@@ -149,6 +161,8 @@ _DRUG_EFFECT_KEYS = (
     "responder_fraction",
     "responder_kill_rate_per_day",
     "responder_resistance_rate_per_day",
+    "necrosis_rate_per_day",
+    "viable_floor",
 )
 
 
@@ -170,7 +184,10 @@ def _default_tree() -> dict[str, Any]:
 def _drug_flat(therapy: Therapy) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key in _DRUG_EFFECT_KEYS:
-        flat[key] = getattr(therapy.effect, key)
+        source = (
+            therapy.necrosis if key in ("necrosis_rate_per_day", "viable_floor") else therapy.effect
+        )
+        flat[key] = getattr(source, "rate_per_day" if key == "necrosis_rate_per_day" else key)
     flat["albumin_g_dl_per_month"] = therapy.liver_drift.albumin_g_dl_per_month
     flat["log_bilirubin_per_month"] = therapy.liver_drift.log_bilirubin_per_month
     for term, ae in therapy.adverse_events.terms.items():
@@ -227,6 +244,12 @@ _BOUNDS: dict[str, tuple[float, float, bool]] = {
     "kill_cross_drug_correlation": (-1.0, 1.0, False),
     "viable_fraction_low": (0.0, 1.0, False),
     "nonenhancing_after_tace": (0.0, 1.0, False),
+    "viable_floor": (0.0, 1.0, False),
+    "new_lesion_liver_share": (0.0, 1.0, False),
+    "liver_volume_cm3": (0.0, math.inf, True),
+    "max_ng_ml": (0.0, math.inf, True),
+    "new_lesion_reference_cm3": (0.0, math.inf, True),
+    "new_lesion_seed_mm": (0.0, math.inf, True),
     "reference_burden_cm3": (0.0, math.inf, True),
     "lethal_burden_cm3": (0.0, math.inf, True),
     "disappear_mm": (0.0, math.inf, True),
@@ -281,13 +304,16 @@ def _walk(value: Any, path: list[str], node: dict, defaults, problems) -> None:
                     allowed = sorted(cur)
                     hint = difflib.get_close_matches(part, allowed, n=1)
                     where = f"under {'.'.join(walked)}" if walked else "at this level"
-                    msg = f"unknown parameter; allowed {where}: {', '.join(allowed)}"
-                    problems.append(
-                        (
-                            ".".join([*walked, part]),
-                            msg + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                    if len(allowed) <= 15:
+                        msg = f"unknown parameter; allowed {where}: {', '.join(allowed)}"
+                        msg += f" (did you mean {hint[0]!r}?)" if hint else ""
+                    else:  # a long list helps nobody: the closest names, and where to see all
+                        close = difflib.get_close_matches(part, allowed, n=3, cutoff=0.0)
+                        msg = (
+                            f"unknown parameter; {len(allowed)} are allowed {where}, the closest "
+                            f"being {', '.join(close)} (hccsim list parameters shows them all)"
                         )
-                    )
+                    problems.append((".".join([*walked, part]), msg))
                     break
                 cur = cur[part]
                 walked.append(part)

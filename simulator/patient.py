@@ -1,14 +1,17 @@
 """One patient's clinical course: lines, holds, scans, and the decision taken at each event.
 
 The engine (``engine.py``) owns the clock and asks a :class:`Course` three things: when its next
-decision is (:meth:`Course.next_decision`), whether death comes first
-(:meth:`Course.death_before`), and to take the decision (:meth:`Course.handle`). The disease
-models (``disease/``) answer the course: the tumour in closed form between state changes, the
-death hazard by quadrature, adverse events as Poisson processes. Infusion cycles, lower-grade
+scheduled decision is (:meth:`Course.next_decision`), whether a random event comes first
+(:meth:`Course.next_random_event`: death, a new lesion, new vascular invasion, by the
+next-reaction method), and to act on either (:meth:`Course.handle`,
+:meth:`Course.random_event`). The disease models (``disease/``) answer the course: the tumour in
+closed form between state changes, the hazards by quadrature, adverse events as Poisson
+processes; the radiologist (``imaging.py``) reads the scans. Infusion cycles, lower-grade
 adverse events and lab draws are filled in when the history is complete (:meth:`Course.finish`).
 
-Same-day order: death, then imaging, then adverse-event onsets, then resolutions (resumption of
-dosing), then line starts; the follow-up horizon comes last.
+Same-day order: death, then new vascular invasion (and new lesions seeded before it), then imaging, then
+adverse-event onsets, then resolutions (resumption of dosing), then line starts; the follow-up
+horizon comes last.
 """
 
 from __future__ import annotations
@@ -18,25 +21,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hccsim.analysis.response import visit_response
 from hccsim.simulator.disease import tumour
-from hccsim.simulator.disease.afp import observed_afp, true_log_afp
+from hccsim.simulator.disease.afp import capped, observed_afp, true_log_afp
 from hccsim.simulator.disease.liver import liver_labs
-from hccsim.simulator.disease.survival import DeathHazard
+from hccsim.simulator.disease.progression import new_lesion
+from hccsim.simulator.disease.survival import DEATH, DeathHazard, Hazards
 from hccsim.simulator.disease.toxicity import LineToxicity
 from hccsim.simulator.history import MAX_PRIOR, prior_lines
+from hccsim.simulator.imaging import Radiologist
 from hccsim.simulator.parameters import DrugParams, ModelParameters
 from hccsim.simulator.policy import LinePolicy, NextLine
 from hccsim.simulator.records import PATIENT_COLS, Buffers
 from hccsim.simulator.streams import BlockStream, PatientStreams, Purpose
 
-# Decision kinds, in their same-day order (death is checked before any of them).
+# Scheduled decision kinds, in their same-day order (random events come before any of them).
 IMAGING, AE_ONSET, AE_RESOLVED, LINE_START, HORIZON = range(5)
 INF = math.inf
-_ORGAN_NAMES = np.array(tumour.ORGANS, dtype=object)
-#: Uniforms and normals drawn up front after the lesions: growth, shared kill sensitivity and
-#: AE susceptibility (normals); immune responsiveness and cause-of-death split (uniforms).
-_N_EXTRA_NORMALS = 3
+#: Up-front biology draws after the lesions: growth, shared kill sensitivity, AE
+#: susceptibility, AFP slope (normals); immune responsiveness and cause of death (uniforms).
+_N_EXTRA_NORMALS = 4
 _N_EXTRA_UNIFORMS = 2
 N_LAB_VALUES = 11
 
@@ -62,88 +65,41 @@ class Context:
         return LinePolicy(self.params.policy, self.sequence)
 
 
-class Reader:
-    """What the simulated radiologist needs for every scan of one patient, computed once."""
-
-    __slots__ = (
-        "has_nontarget",
-        "liver",
-        "log_gone",
-        "n",
-        "n_tracked",
-        "nontarget",
-        "nt_pd_ratio",
-        "sd",
-        "static",
-        "static_tail",
-        "too_small",
-        "viable",
-        "w_mrecist",
-        "w_nontarget",
-        "w_recist",
-    )
-
-    def __init__(self, p, lz: tumour.Lesions) -> None:
-        self.n = lz.n
-        self.n_tracked = int((~lz.latent).sum())  # the latent burden, if any, is the last slot
-        self.sd = p.measurement_sd_log
-        self.log_gone = math.log(p.disappear_mm)
-        self.too_small = p.too_small_mm
-        self.nt_pd_ratio = p.nontarget_pd_volume_ratio
-        self.viable = np.where(lz.enhancing, lz.viable, 0.0)
-        self.liver = lz.organ == tumour.LIVER
-        self.w_recist = lz.recist_target.astype(float)
-        self.w_mrecist = lz.mrecist_target.astype(float)
-        self.nontarget = ~lz.recist_target
-        self.w_nontarget = self.nontarget.astype(float)
-        self.has_nontarget = bool(self.nontarget.any())
-        k = self.n_tracked
-        self.static = (
-            np.arange(k, dtype=np.int64),
-            _ORGAN_NAMES[lz.organ[:k]],
-            lz.recist_target[:k],
-            lz.mrecist_target[:k],
-        )
-        self.static_tail = (lz.enhancing[:k], np.zeros(k, dtype=bool))
-
-
 class Course:
     __slots__ = (
+        "afp_slope",
         "b",
-        "base_m",
-        "base_r",
         "block",
-        "budget",
         "buf",
         "ctx",
         "di",
         "drug",
         "entry_day",
         "exposure",
-        "hazard",
+        "growth",
+        "hazards",
         "hold_until",
         "holds",
         "img",
-        "kill",
-        "lam",
         "lesions",
         "level",
         "line",
         "line_start",
         "log_afp0",
         "log_v0",
-        "nadir_m",
-        "nadir_nt",
-        "nadir_r",
+        "log_vv0",
+        "new_mvi",
         "next",
         "on_drug_since",
         "pid",
         "policy",
         "pos",
-        "reader",
+        "progression",
+        "radiologist",
         "received",
         "reductions",
         "responsive",
+        "seeds",
         "segments",
         "sens_shared",
         "streams",
@@ -155,7 +111,7 @@ class Course:
         "tox_rng",
         "u_cause",
         "visit",
-    )
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -167,37 +123,34 @@ class Course:
         policy: LinePolicy,
         entry_day: float = 0.0,
     ) -> None:
-        self.ctx, self.pid, self.streams, self.b, self.buf, self.policy = (
-            ctx,
-            pid,
-            streams,
-            b,
-            buf,
-            policy,
-        )
-        self.entry_day = entry_day
+        self.ctx, self.pid, self.streams, self.b, self.buf = ctx, pid, streams, b, buf
+        self.policy, self.entry_day = policy, entry_day
         p = ctx.params
         bio = streams.biology
         z = bio.standard_normal(tumour.N_NORMALS + _N_EXTRA_NORMALS)
         u = bio.random(tumour.N_UNIFORMS + _N_EXTRA_UNIFORMS)
-        self.budget = float(bio.standard_exponential())
-        z_growth, z_kill, z_ae = z[tumour.N_NORMALS :].tolist()
+        death_budget = float(bio.standard_exponential())
+        z_growth, z_kill, z_ae, z_afp = z[tumour.N_NORMALS :].tolist()
         self.responsive, self.u_cause = u[tumour.N_UNIFORMS :].tolist()
         self.sens_shared = z_kill
         self.susceptibility = math.exp(p.toxicity.susceptibility_sd_log * z_ae)
+        self.afp_slope = p.afp.burden_slope * math.exp(p.afp.slope_patient_sd_log * z_afp)
+        self.growth = p.tumour.growth_median_per_day * math.exp(
+            p.tumour.growth_patient_sd_log * z_growth
+        )
         lz = tumour.build_lesions(
             p.tumour,
             int(b["intrahepatic_lesions"]),
             float(b["max_lesion_mm"]),
+            float(b["occupation_pct"]),
             bool(b["ehm"]),
             bool(b["prior_tace"]),
-            math.exp(p.tumour.growth_patient_sd_log * z_growth),
+            self.growth / p.tumour.growth_median_per_day,
             z[: tumour.N_NORMALS],
             u[: tumour.N_UNIFORMS],
         )
         self.lesions = lz
-        self.reader = Reader(p.tumour, lz)
-        self.hazard = DeathHazard(
+        death = DeathHazard(
             p.death,
             lz,
             age=b["age"],
@@ -208,9 +161,18 @@ class Course:
             albi=b["albi"],
             afp=b["afp_ng_ml"],
         )
-        self.log_v0 = math.log(float(tumour.volume_cm3(lz.logd)))
+        self.progression = streams.keyed(Purpose.PROGRESSION, 0, 0)
+        budgets = np.array([death_budget, *self.progression.standard_exponential(2)])
+        self.hazards = Hazards(death, p.tumour, bool(b["mvi"]), budgets)
+        self.new_mvi = False
+        self.seeds: list[float] = []
+        lz.set_segment(0.0, 0.0, 0.0, 1.0, 0.0)
+        volumes = lz.volumes_grid(np.zeros(1))
+        self.log_v0 = math.log(tumour.SPHERE_CM3 * float(volumes[0][0]))
+        self.log_vv0 = math.log(max(tumour.SPHERE_CM3 * float(volumes[1][0]), 1e-6))
         self.log_afp0 = math.log(b["afp_ng_ml"])
-        self.segments = [(0.0, lz.logd, lz.a, lz.lam)]
+        self.segments = [self._snapshot()]
+        self.radiologist = Radiologist(p.tumour, buf, pid)
         self.exposure: list[tuple[float, float, float, DrugParams, int]] = []
         # Prior lines (index-line cohorts): placed before day 0 from the preset's stream.
         prior = ctx.streams[b["stream"]] if b["stream"] >= 0 else ()
@@ -222,6 +184,7 @@ class Course:
         self.received: list[str] = list(prior)
         self.line = int(b["index_line"]) - 1
         self.drug: DrugParams | None = None
+        self.di = 0.0
         self.t_img = self.t_ae = self.hold_until = self.t_line = INF
         self.next: NextLine | None = None
         first = ctx.sequence[0]
@@ -241,13 +204,44 @@ class Course:
             t, kind = self.ctx.horizon, HORIZON
         return t, kind
 
-    def death_before(self, now: float, t_next: float) -> float | None:
-        used, t_death = self.hazard.integrate(now, t_next, self.budget, self.ctx.quadrature_step)
-        self.budget -= used
-        return t_death
+    def next_random_event(self, now: float, t_next: float) -> tuple[float | None, int]:
+        """The first of death and new vascular invasion before ``t_next`` (new lesions seeded
+        in the meantime are kept and join the lesions at the next event or decision)."""
+        j, t, seeds = self.hazards.advance(now, t_next, self.ctx.quadrature_step, self._budget)
+        self.seeds = seeds
+        return t, j
+
+    def _budget(self) -> float:
+        return float(self.progression.standard_exponential())
+
+    def _add_seeds(self, t: float) -> None:
+        """New lesions seeded since the last event join the patient's lesions at ``t``."""
+        if not self.seeds:
+            return
+        p = self.ctx.params.tumour
+        lz = self.lesions
+        for seeded in self.seeds:
+            attributes = new_lesion(p, self.growth, self.progression)
+            if lz.n < tumour.MAX_LESIONS:
+                lz.add(seeded, **attributes)
+        self.seeds = []
+        self._segment(t)
+        self.hazards.refresh()
+
+    def random_event(self, t: float, kind: int) -> bool:
+        """Act on a random event at ``t``; True when the patient died."""
+        if kind == DEATH:
+            self.die(t)
+            return True
+        self._add_seeds(t)
+        # New macrovascular invasion: seen at the next scan; raises the death hazard from now.
+        self.hazards.vascular_invasion()
+        self.new_mvi = True
+        return False
 
     def handle(self, t: float, kind: int) -> bool:
         """Take the decision due at ``t``; True when the patient died of it."""
+        self._add_seeds(t)
         if kind == IMAGING:
             self._imaging(t)
         elif kind == AE_ONSET:
@@ -260,10 +254,22 @@ class Course:
         return False
 
     # -- lines -----------------------------------------------------------------------------
-    def _segment(self, t: float, kill, lam, di: float, t0: float) -> None:
+    def _snapshot(self) -> tuple:
         lz = self.lesions
-        lz.set_segment(t, kill, lam, di, t0)
-        self.segments.append((t, lz.logd, lz.a, lz.lam))
+        return (lz.s, lz.logd, lz.g, lz.a, lz.lam, lz.fv, lz.f_eq, lz.r, lz.killing)
+
+    def _segment(self, t: float) -> None:
+        """A state change at ``t``: the drug, dose intensity or lesions in force changed."""
+        drug = self.drug
+        on = drug is not None and self.di > 0.0
+        self.lesions.set_segment(
+            t,
+            self.di if on else 0.0,
+            self.line_start if drug is not None else t,
+            drug.viable_floor if on else 1.0,
+            drug.necrosis_rate_per_day if on else 0.0,
+        )
+        self.segments.append(self._snapshot())
 
     def _start_line(self, t: float, pos: int, drug: DrugParams) -> None:
         p = self.ctx.params
@@ -280,20 +286,21 @@ class Course:
         responder = (
             drug.responder_fraction is not None and self.responsive < drug.responder_fraction
         )
-        self.kill, self.lam = tumour.drug_rates(
-            drug, self.lesions, math.exp(p.tumour.kill_patient_sd_log * z), responder
+        self.lesions.set_drug(
+            *tumour.drug_rates(drug, math.exp(p.tumour.kill_patient_sd_log * z), responder)
         )
-        self._segment(t, self.kill, self.lam, 1.0, t)
+        self._segment(t)
         self.on_drug_since = t
         self.tox = LineToxicity.for_drug(drug)
         self.t_ae = self.tox.next_action_onset(t, self.susceptibility, self.tox_rng)
         self.hold_until = INF
         self.img = BlockStream(
-            self.streams.keyed(Purpose.IMAGING, self.line, drug.code), tumour.SLOTS
+            self.streams.keyed(Purpose.IMAGING, self.line, drug.code), tumour.MAX_LESIONS
         )
         self.visit = 0
         self.block = self.img.next_block()
-        self._scan(t, baseline=True)
+        self.radiologist.scan(self.lesions, t, self.line, 0, self.block[0], True, False)
+        self.new_mvi = False  # known at this line's baseline: not new for it
         self._schedule_imaging()
 
     def _close_exposure(self, t: float) -> None:
@@ -324,27 +331,34 @@ class Course:
             )
         )
         self.drug = None
+        self.di = 0.0
         self.t_img = self.t_ae = self.hold_until = INF
-        self._segment(t, 0.0, 0.0, 0.0, t)
+        self.lesions.set_drug(0.0, 0.0)
+        self._segment(t)
         if reason in ("death", "end_of_follow_up"):
             return
-        afp_now = math.exp(
-            true_log_afp(
-                self.ctx.params.afp,
-                self.log_afp0,
-                self.log_v0,
-                math.log(float(tumour.volume_cm3(self.lesions.logd))),
-            )
-        )
         rng = self.streams.keyed(Purpose.POLICY, self.line, drug.code)
         # Prior-drug restrictions need the whole history: known for first-line cohorts and for
         # presets with treatment streams; a preset with bare index-line weights leaves it unknown.
         history = (
             self.received if self.ctx.history_known or int(self.b["index_line"]) == 1 else None
         )
-        nxt = self.policy.after_line(self.pos, self.line, self.b["ecog"], afp_now, history, rng)
+        nxt = self.policy.after_line(
+            self.pos, self.line, self.b["ecog"], self.true_afp(t), history, rng
+        )
         if nxt is not None:
             self.next, self.t_line = nxt, t + nxt.gap_days
+
+    def true_afp(self, t: float) -> float:
+        """The patient's true (latent) AFP at ``t`` within the current segment."""
+        vv = tumour.SPHERE_CM3 * float(self.lesions.volumes_grid(np.array([t]))[1][0])
+        raw = math.exp(
+            min(
+                true_log_afp(self.log_afp0, self.afp_slope, math.log(max(vv, 1e-6)) - self.log_vv0),
+                700.0,
+            )
+        )
+        return float(capped(self.ctx.params.afp, raw))
 
     # -- imaging -----------------------------------------------------------------------------
     def _schedule_imaging(self) -> None:
@@ -353,68 +367,12 @@ class Course:
         jitter = (2.0 * float(self.block[1][0]) - 1.0) * self.ctx.imaging_window
         self.t_img = self.line_start + self.visit * self.ctx.imaging_interval + jitter
 
-    def _scan(self, t: float, baseline: bool) -> str | None:
-        """Image all lesions at ``t``, record them, and read the visit (None at baseline)."""
-        rd = self.reader
-        logd = self.lesions.log_diameters(t)
-        logobs = logd + rd.sd * self.block[0][: rd.n]
-        raw = np.exp(logobs)
-        gone = logd < rd.log_gone
-        rec = np.where(gone, 0.0, np.maximum(raw, rd.too_small))
-        viable = np.where(gone, 0.0, raw * rd.viable)
-        sum_r = float(rec @ rd.w_recist)
-        sum_m = float(np.where(rd.liver, viable, rec) @ rd.w_mrecist)
-        nt_vol = float(np.exp(3.0 * logobs) @ rd.w_nontarget)
-        k = rd.n_tracked
-        self.buf.lesions.append(
-            (self.pid, self.line, self.visit, t, *rd.static, rec[:k], viable[:k], *rd.static_tail)
-        )
-        if baseline:
-            self.base_r = self.nadir_r = sum_r
-            self.base_m = self.nadir_m = sum_m
-            self.nadir_nt = nt_vol
-            nontarget = "non-CR/non-PD" if rd.has_nontarget else "absent"
-            self.buf.assessments.append(
-                (self.pid, self.line, 0, t, True, sum_r, sum_m, nontarget, False, None, None)
-            )
-            return None
-        if not rd.has_nontarget:
-            nontarget = "absent"
-        elif nt_vol >= rd.nt_pd_ratio * self.nadir_nt:
-            nontarget = "PD"
-        elif gone[rd.nontarget].all():
-            nontarget = "CR"
-        else:
-            nontarget = "non-CR/non-PD"
-        resp_r = visit_response(
-            sum_r, self.base_r, self.nadir_r, nontarget=nontarget, criterion="recist1.1"
-        )
-        nt_m = nontarget if self.base_m > 0 else ("PD" if nontarget == "PD" else "NE")
-        resp_m = visit_response(
-            sum_m, self.base_m, self.nadir_m, nontarget=nt_m, criterion="mrecist"
-        )
-        self.nadir_r = min(self.nadir_r, sum_r)
-        self.nadir_m = min(self.nadir_m, sum_m)
-        self.nadir_nt = min(self.nadir_nt, nt_vol)
-        self.buf.assessments.append(
-            (
-                self.pid,
-                self.line,
-                self.visit,
-                t,
-                False,
-                sum_r,
-                sum_m,
-                nontarget,
-                False,
-                resp_r,
-                resp_m,
-            )
-        )
-        return resp_r if self.ctx.criterion == "recist1.1" else resp_m
-
     def _imaging(self, t: float) -> None:
-        if self._scan(t, baseline=False) == "PD":
+        resp = self.radiologist.scan(
+            self.lesions, t, self.line, self.visit, self.block[0], False, self.new_mvi
+        )
+        self.new_mvi = False
+        if resp[0 if self.ctx.criterion == "recist1.1" else 1] == "PD":
             self._end_line(t, "progression")
         else:
             self._schedule_imaging()
@@ -437,7 +395,8 @@ class Course:
         self.holds += 1
         self.hold_until = t + duration
         self.t_ae = INF
-        self._segment(t, self.kill, self.lam, 0.0, self.line_start)
+        self.di = 0.0
+        self._segment(t)
         return False
 
     def _resume(self, t: float) -> None:
@@ -447,7 +406,7 @@ class Course:
             self.reductions += 1
         self.di = drug.reduction_levels[self.level]
         self.hold_until = INF
-        self._segment(t, self.kill, self.lam, self.di, self.line_start)
+        self._segment(t)
         self.on_drug_since = t
         self.t_ae = self.tox.next_action_onset(t, self.di * self.susceptibility, self.tox_rng)
 
@@ -458,11 +417,9 @@ class Course:
 
     # -- the end -------------------------------------------------------------------------------
     def die(self, t: float) -> None:
-        h = self.hazard
-        times = np.array([t])
-        total = float(h.hazard(times)[0])
-        background = h.background(t)
-        cause = "background" if self.u_cause * total < background else "cancer"
+        h = self.hazards.death
+        total = float(h.hazard(np.array([t]))[0])
+        cause = "background" if self.u_cause * total < h.background(t) else "cancer"
         self.finish(t, died=True, cause=cause)
 
     def finish(self, t: float, died: bool, cause: str | None = None) -> None:
@@ -503,17 +460,23 @@ class Course:
                     (self.pid, line, drug.name, names[j].term, g, a, a + d, "none")
                 )
 
-    def log_volume_at(self, days: np.ndarray) -> np.ndarray:
-        """log total tumour volume at past ``days`` from the recorded segments of the history."""
-        segs = self.segments
-        starts = np.array([s[0] for s in segs])
-        k = np.searchsorted(starts, days, side="right") - 1
-        logd = np.array([s[1] for s in segs])[k]  # (days, lesions)
-        a = np.array([s[2] for s in segs])[k]
-        lam = np.array([s[3] for s in segs])[k]
-        x = (days - starts[k])[:, None]
-        grid = logd + self.lesions.g * x - a * tumour.phi(lam, x)
-        return np.log(tumour.SPHERE_CM3 * np.add.reduce(np.exp(3.0 * grid), axis=1))
+    def log_volumes_at(self, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """log total and log viable tumour volume at past ``days`` from the recorded segments."""
+        starts = np.array([s[0] for s in self.segments])
+        which = np.searchsorted(starts, days, side="right") - 1
+        total, viable = np.empty(len(days)), np.empty(len(days))
+        for k in np.unique(which).tolist():
+            s, logd, g, a, lam, fv, f_eq, r, killing = self.segments[k]
+            sel = which == k
+            x = days[sel][None, :] - s
+            grid = logd[:, None] + g[:, None] * x
+            if killing:
+                grid -= a[:, None] * tumour.phi(lam[:, None], x)
+            d3 = np.exp(3.0 * np.minimum(grid, 35.0))
+            f = f_eq[:, None] + (fv - f_eq)[:, None] * np.exp(-r[:, None] * x)
+            total[sel] = np.log(tumour.SPHERE_CM3 * d3.sum(axis=0))
+            viable[sel] = np.log(np.maximum(tumour.SPHERE_CM3 * (d3 * f**3).sum(axis=0), 1e-6))
+        return total, viable
 
     def _labs(self, last: float) -> None:
         ctx = self.ctx
@@ -521,7 +484,7 @@ class Course:
         if not len(days):
             return
         p = ctx.params
-        dlogv = self.log_volume_at(days) - self.log_v0
+        logv, logvv = self.log_volumes_at(days)
         z = self.streams.keyed(Purpose.LABS, 0, 0).standard_normal((len(days), 4))
         drift = [
             (a, b_, d.albumin_g_dl_per_month, d.log_bilirubin_per_month)
@@ -529,15 +492,18 @@ class Course:
         ]
         b = self.b
         alb, bil, inr, albi = liver_labs(
-            p.liver, days, dlogv, b["albumin_g_dl"], b["bilirubin_mg_dl"], b["inr"], drift, z[:, :3]
+            p.liver,
+            days,
+            logv - self.log_v0,
+            b["albumin_g_dl"],
+            b["bilirubin_mg_dl"],
+            b["inr"],
+            drift,
+            z[:, :3],
         )
-        afp = observed_afp(p.afp, true_log_afp(p.afp, self.log_afp0, 0.0, dlogv), z[:, 3])
+        afp = observed_afp(
+            p.afp, true_log_afp(self.log_afp0, self.afp_slope, logvv - self.log_vv0), z[:, 3]
+        )
         values = np.full((len(days), N_LAB_VALUES), np.nan)
-        values[:, 0], values[:, 1], values[:, 2], values[:, 3], values[:, 4] = (
-            alb,
-            bil,
-            inr,
-            albi,
-            afp,
-        )
+        values[:, :5] = np.column_stack([alb, bil, inr, albi, afp])
         self.buf.labs.append((self.pid, days, values))

@@ -36,6 +36,7 @@ class Purpose(IntEnum):
     ALLOCATION = 6  # per replicate: arm allocation lists
     ACCRUAL = 7  # per replicate: entry times
     TOXICITY_MINOR = 8  # per line: lower-grade adverse events, filled in afterwards
+    PROGRESSION = 9  # per patient: new-lesion and vascular-invasion budgets and new lesions
 
 
 def draw_root_seed() -> int:

@@ -18,15 +18,7 @@ from hccsim.simulator.studies.run import simulate_replicates
 
 
 def _one_lesion(d0_mm: float, g: float) -> tumour.Lesions:
-    lz = tumour.Lesions()
-    lz.n = 1
-    lz.logd = np.array([math.log(d0_mm)])
-    lz.g = np.array([g])
-    lz.s = lz.t0 = 0.0
-    lz.lam = np.full(1, tumour.LAM_FLOOR)
-    lz.a = np.zeros(1)
-    lz.killing = False
-    return lz
+    return tumour.Lesions.simple([d0_mm], g)
 
 
 def _hazard(lz, **over) -> tuple[DeathHazard, parameters.DeathParams]:

@@ -19,18 +19,10 @@ from scipy.integrate import solve_ivp
 from hccsim.simulator.disease import tumour
 
 
-def _lesions(logd0, g, kill_z=None, lam_z=None) -> tumour.Lesions:
-    lz = tumour.Lesions()
-    lz.n = len(logd0)
-    lz.logd = np.asarray(logd0, dtype=float)
-    lz.g = np.asarray(g, dtype=float)
-    lz.kill_z = np.ones(lz.n) if kill_z is None else np.asarray(kill_z)
-    lz.lam_z = np.ones(lz.n) if lam_z is None else np.asarray(lam_z)
-    lz.s = 0.0
-    lz.t0 = 0.0
-    lz.lam = np.full(lz.n, tumour.LAM_FLOOR)
-    lz.a = np.zeros(lz.n)
-    lz.killing = False
+def _lesions(logd0, g, kill_z=None) -> tumour.Lesions:
+    lz = tumour.Lesions.simple(np.exp(logd0), g)
+    if kill_z is not None:
+        lz.kill_z = np.asarray(kill_z, dtype=float)
     return lz
 
 
@@ -58,12 +50,14 @@ def _reference(logd0, g, k, lam, t):
         return float(out)
 
 
-def _simulate(lz, k, lam, times):
-    """Walk the schedule with set_segment, reading log diameters at ``times``."""
+def _simulate(lz, lam, times):
+    """Walk the schedule with set_segment, reading log diameters at ``times``. The lesions'
+    kill factors carry the per-lesion kill rates (the patient-level rate is 1)."""
     out = {}
     pending = sorted(times)
+    lz.set_drug(1.0, lam)
     for a, b, di in SCHEDULE:
-        lz.set_segment(a, k if di > 0 else 0.0, lam, di, T0 if a >= T0 else a)
+        lz.set_segment(a, di, T0 if a >= T0 else a, 1.0, 0.0)
         while pending and pending[0] <= b:
             t = pending.pop(0)
             out[t] = lz.log_diameters(t).copy()
@@ -75,9 +69,9 @@ def test_growth_law_matches_closed_form_across_hold_and_reduction(lam):
     logd0 = np.log([30.0, 12.0, 55.0])
     g = np.array([0.004, 0.002, 0.006])
     k = np.array([0.015, 0.01, 0.02])
-    lz = _lesions(logd0, g)
+    lz = _lesions(logd0, g, kill_z=k)
     times = [0.0, 5.0, 10.0, 25.0, 40.0, 47.0, 55.0, 80.0, 200.0, 399.0]
-    got = _simulate(lz, k, lam, times)
+    got = _simulate(lz, lam, times)
     for t in times:
         want = [_reference(logd0[i], g[i], k[i], lam, t) for i in range(3)]
         # Closed form against closed form: only rounding differs.
@@ -92,9 +86,9 @@ def test_growth_law_matches_ode_solver():
         di = next(d for a, b, d in SCHEDULE if a <= t < b)
         return [g - (di * k * math.exp(-lam * (t - T0)) if di > 0 else 0.0)]
 
-    lz = _lesions([logd0], [g])
+    lz = _lesions([logd0], [g], kill_z=[k])
     times = [30.0, 50.0, 120.0, 300.0]
-    got = _simulate(lz, np.array([k]), lam, times)
+    got = _simulate(lz, lam, times)
     for t in times:
         sol = solve_ivp(rhs, (0.0, t), [logd0], rtol=1e-11, atol=1e-12, max_step=1.0, method="RK45")
         assert got[t][0] == pytest.approx(sol.y[0, -1], abs=1e-8)
@@ -104,9 +98,10 @@ def test_resistance_accrues_from_line_start_not_from_last_state_change():
     """After a hold, the kill rate is k exp(-lam (t - t0)), not restarted at k."""
     lz = _lesions([math.log(50.0)], [0.0])
     k, lam = 0.02, 0.05
-    lz.set_segment(0.0, k, lam, 1.0, 0.0)
-    lz.set_segment(20.0, 0.0, lam, 0.0, 0.0)  # hold
-    lz.set_segment(30.0, k, lam, 1.0, 0.0)  # resume, same line (t0 = 0)
+    lz.set_drug(k, lam)
+    lz.set_segment(0.0, 1.0, 0.0, 1.0, 0.0)
+    lz.set_segment(20.0, 0.0, 0.0, 1.0, 0.0)  # hold
+    lz.set_segment(30.0, 1.0, 0.0, 1.0, 0.0)  # resume, same line (t0 = 0)
     eps = 1e-6
     slope = (lz.log_diameters(30.0 + eps)[0] - lz.log_diameters(30.0)[0]) / eps
     assert slope == pytest.approx(-k * math.exp(-lam * 30.0), rel=1e-5)
@@ -122,14 +117,17 @@ def test_phi_limit_is_exact():
 
 def test_targets_follow_recist_rules():
     """At most 5 targets, at most 2 per organ, measurable only, largest first."""
-    organ = np.array([0, 0, 0, 1, 1, 1, 2, 4], dtype=np.int8)
     d = np.array([80, 60, 40, 30, 25, 20, 14, 50.0])  # node 14 mm < 15; bone not measurable
-    tracked = np.ones(8, dtype=bool)
-    rec, mrec = tumour.select_targets(organ, np.log(d), tracked, tracked, np.ones(8))
+    lz = tumour.Lesions.simple(d, 0.0)
+    lz.organ = np.array([0, 0, 0, 1, 1, 1, 2, 4], dtype=np.int8)
+    rec, mrec = tumour.select_targets(lz, lz.logd)
     assert rec.tolist() == [True, True, False, True, True, False, False, False]
     assert rec.sum() <= tumour.MAX_TARGETS
     # mRECIST with the second liver lesion not enhancing: the third liver lesion replaces it.
-    enh = np.array([True, False, True, True, True, True, True, True])
-    viable = np.where(enh, 1.0, 0.0)
-    _, mrec = tumour.select_targets(organ, np.log(d), tracked, enh, viable)
+    lz.f0[1] = lz.fv[1] = lz.f_eq[1] = 0.0
+    _, mrec = tumour.select_targets(lz, lz.logd)
     assert mrec.tolist() == [True, False, True, True, True, False, False, False]
+    # Hidden (undetected) and latent lesions are never targets.
+    lz.visible[0] = False
+    rec, _ = tumour.select_targets(lz, lz.logd)
+    assert not rec[0] and rec[2]

@@ -44,7 +44,11 @@ ROWS = [
     ("BCLC C", 21, lambda a: a["bclc"] == "C"),
     ("differentiation moderate", 21, lambda a: a["differentiation"] == "moderate"),
     ("differentiation unknown", 11, lambda a: a["differentiation"] == "unknown"),
-    ("any prior local therapy", 32, lambda a: a["prior_resection"] | a["prior_ablation"] | a["prior_tace"]),
+    (
+        "any prior local therapy",
+        32,
+        lambda a: a["prior_resection"] | a["prior_ablation"] | a["prior_tace"],
+    ),
     ("prior resection", 10, lambda a: a["prior_resection"]),
     ("prior ablation", 13, lambda a: a["prior_ablation"]),
     ("prior TACE", 28, lambda a: a["prior_tace"]),
@@ -53,7 +57,11 @@ ROWS = [
     ("ramucirumab in line 4", 8, lambda a: a["index_line"] == 4),
     ("ramucirumab in line 5", 2, lambda a: a["index_line"] == 5),
 ]
-MEDIANS = [("age (years)", 73, "age"), ("AFP (ng/mL)", 1965.0, "afp_ng_ml"), ("ALBI", -2.27, "albi")]
+MEDIANS = [
+    ("age (years)", 73, "age"),
+    ("AFP (ng/mL)", 1965.0, "afp_ng_ml"),
+    ("ALBI", -2.27, "albi"),
+]
 
 
 def main(argv=None) -> None:

@@ -39,10 +39,7 @@ def quadrature_error() -> tuple[bool, str]:
     ok = True
     for g in (0.001, 0.003, 0.01, 0.03):
         for step in (7.0, 14.0, 28.0, 56.0):
-            lz = tumour.Lesions()
-            lz.n, lz.logd, lz.g = 1, np.array([math.log(40.0)]), np.array([g])
-            lz.s = lz.t0 = 0.0
-            lz.lam, lz.a, lz.killing = np.full(1, tumour.LAM_FLOOR), np.zeros(1), False
+            lz = tumour.Lesions.simple([40.0], g)
             h = DeathHazard(
                 p, lz, age=70, male=True, ecog=0, mvi=False, ehm=False, albi=-2.3, afp=100
             )

@@ -1,55 +1,60 @@
-"""The death hazard and its next-reaction integration (DESIGN section 3, "Death").
+"""Death and the other hazards of a patient, integrated by the next-reaction method
+(DESIGN section 3, "Death"; new lesions and vascular invasion of the tumour issue).
 
-Hazard per day::
+Death hazard per day::
 
     h(t) = h_bg(age(t), sex) + r0 exp(x' b) (V(t) / V_ref)^beta + rL (V(t) / V_L)^kappa
 
 ``V(t)`` is the total tumour volume (closed form between state changes, see ``tumour``),
-``x' b`` the patient's covariate terms (ECOG, MVI, EHM, ALBI, log10 AFP), ``h_bg`` Gompertz
-background mortality by age and sex. Interim (foundation issue): the covariates are those of
-the baseline; the liver and status issues make ALBI and ECOG time-varying and add new lesions
-and the pattern of progression, behind the same interface.
+``x' b`` the patient's covariate terms (ECOG, MVI, EHM, ALBI, log10 AFP; MVI switches on when
+vascular invasion appears), ``h_bg`` Gompertz background mortality by age and sex. The last
+term is a lethal burden: a steep hazard for tumour masses incompatible with life, so that growth
+without bound never leaves survivors with tumours of absurd size. Interim: ECOG and ALBI are
+those of the baseline until the liver and status issue.
 
-The last term is a lethal burden: a steep hazard (rate ``rL`` at volume ``V_L``, exponent
-``kappa``) for tumour masses incompatible with life, so that growth without bound never leaves
-survivors with tumours of absurd size.
+Progression processes (``progression.py``), with intensities on the *viable* volume ``Vv``:
+new lesions seeded at ``rn (Vv / V_n)^gamma`` per day, and new macrovascular invasion at
+``rm (Vv / V_n)^gamma`` in patients without it.
 
-Death by the next-reaction method: one unit-exponential budget ``E`` is drawn up front; at each
-decision the engine asks for the cumulative hazard over the interval up to the next decision
-(nothing changes the state within it). If it exceeds what remains of ``E``, death falls inside
-and is located by Newton's method; otherwise the remainder carries on.
+**Next-reaction method.** Each process has a unit-exponential budget (death's drawn up front,
+the others' from the patient's progression stream). At each decision the engine asks for the
+first passage over the interval up to the next decision, during which nothing else changes the
+state: the cumulative intensities are integrated and compared with what remains of each
+budget; the first process to spend its budget fires at the time where it does (bracketed
+Newton's method, to 1e-6 days), and the others keep what remains.
 
-Quadrature: the interval is cut into ``m`` equal pieces of at most ``step`` days (14 by default)
-and each is integrated by 3-point Gauss-Legendre, vectorised over all nodes. Within an interval
-the hazard is smooth (a sum of exponentials of smooth exponents), and the rule is exact for
-polynomials of degree 5; for a hazard growing like ``exp(c t)`` the relative error on one piece
-of length ``h`` is about ``5e-7 (c h)^6``. The log hazard grows at most at ``c = 3 g_max k``,
-with ``g_max`` the patient's fastest lesion growth rate and ``k`` the largest exponent in force,
-so pieces are also kept below ``0.5 / c``: the relative error stays below 1e-8 whatever the
-growth. ``tests/test_survival_model.py`` checks it against the closed form of an exponentially
-growing hazard; ``verification/`` maps it over growth rates and piece lengths.
+**Quadrature.** The interval is cut into ``m`` equal pieces of at most ``step`` days (14 by
+default) and each is integrated by 3-point Gauss-Legendre, vectorised over all nodes. Within
+an interval the intensities are smooth, and the rule is exact for polynomials of degree 5; for
+an intensity growing like ``exp(c t)`` the relative error on one piece of length ``h`` is about
+``5e-7 (c h)^6``. A log intensity grows at most at ``c = 3 g_max k``, with ``g_max`` the
+patient's fastest lesion growth rate and ``k`` the largest exponent in force, so pieces are
+also kept below ``0.5 / c``: the relative error stays below 1e-8 whatever the growth.
+``tests/test_survival_model.py`` checks it against closed forms; ``verification/`` maps it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from hccsim.simulator.disease.tumour import SPHERE_CM3, Lesions
-from hccsim.simulator.parameters import DeathParams
+from hccsim.simulator.parameters import DeathParams, TumourParams
 
 DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25
 _GL_X = np.array([-math.sqrt(0.6), 0.0, math.sqrt(0.6)])
 _GL_W = np.array([5.0 / 9.0, 8.0 / 9.0, 5.0 / 9.0])
-#: Newton iterations stop when the step is below this (days; 1e-7 days is 9 ms).
-TIME_TOL = 1e-7
+#: Newton iterations stop when the step is below this (days; 1e-6 days is 0.09 s).
+TIME_TOL = 1e-6
 _UNIT_NODES: dict[int, np.ndarray] = {}
-_add = np.add.reduce  # ndarray.sum without its Python-level wrapper (hot path)
-_LOGD_CAP = 35.0
 #: Gauss-Legendre nodes of [0, 1] and the right end, for Newton's method inside one piece.
 _SOLVE_NODES = np.append(0.5 * (1.0 + _GL_X), 1.0)
+DEATH, NEW_LESION, VASCULAR_INVASION = range(3)
+#: At most this many new lesions are seeded in one interval (``tumour.MAX_LESIONS`` in all).
+MAX_SEEDS = 24
 
 
 def _unit_nodes(m: int) -> np.ndarray:
@@ -61,20 +66,90 @@ def _unit_nodes(m: int) -> np.ndarray:
     return nodes
 
 
+def first_passage(
+    rates: Callable[[np.ndarray], np.ndarray],
+    a: float,
+    b: float,
+    budgets: np.ndarray,
+    max_piece: float,
+    profile: list | None = None,
+) -> tuple[np.ndarray, int, float | None]:
+    """Cumulative intensities over ``[a, b]`` against the remaining ``budgets``.
+
+    ``rates(times)`` returns a ``(k, len(times))`` array of intensities per day. Returns
+    ``(used, j, t)``: the integral of each intensity from ``a`` to ``t``, the index of the
+    process that spent its budget first and when (``-1`` and ``None`` when none did within
+    the interval, and then ``used`` covers all of it). An infinite budget never fires. With
+    ``profile`` (a list), the piece boundaries and cumulative integrals there are appended to it.
+    """
+    k = len(budgets)
+    if b <= a:
+        return np.zeros(k), -1, None
+    m = max(1, math.ceil((b - a) / max_piece))
+    h = (b - a) / m
+    pieces = (rates(a + h * _unit_nodes(m)).reshape(k, m, 3) @ _GL_W) * (0.5 * h)
+    cum = np.cumsum(pieces, axis=1)
+    if profile is not None:
+        profile.extend((a + h * np.arange(m + 1), np.concatenate([np.zeros((k, 1)), cum], axis=1)))
+    crossed = np.flatnonzero(cum[:, -1] >= budgets)
+    if not len(crossed):
+        return cum[:, -1], -1, None
+    # Locate each crossing roughly (constant intensity within its piece); solve exactly only
+    # the processes whose rough time could be the first (those crossing in the first piece
+    # where any crosses), and keep the earliest.
+    rough = {}
+    for j in crossed.tolist():
+        p = min(int(np.searchsorted(cum[j], budgets[j], side="left")), m - 1)
+        before = float(cum[j, p - 1]) if p > 0 else 0.0
+        rough[j] = (p, before)
+    first_piece = min(p for p, _ in rough.values())
+    best_j, best_t = -1, math.inf
+    for j, (p, before) in rough.items():
+        if p != first_piece:
+            continue
+        t = _solve(rates, j, a + p * h, h, float(budgets[j]) - before, float(pieces[j, p]))
+        if t < best_t:
+            best_j, best_t = j, t
+    # What every process used up to the event: whole pieces, then the part of the last one.
+    p = min(int((best_t - a) // h), m - 1)
+    lo = a + p * h
+    used = cum[:, p - 1].copy() if p > 0 else np.zeros(k)
+    u = best_t - lo
+    if u > 0:
+        used += (rates(lo + u * _SOLVE_NODES[:3]) @ _GL_W) * (0.5 * u)
+    used[best_j] = budgets[best_j]
+    return used, best_j, best_t
+
+
+def _solve(rates, j: int, lo: float, width: float, target: float, piece: float) -> float:
+    """Time t in [lo, lo + width] with integral_lo^t rate_j = target (Newton, bracketed)."""
+    a, b = lo, lo + width
+    t = lo + width * min(1.0, target / piece) if piece > 0 else b
+    for _ in range(50):
+        u = t - lo
+        vals = rates(lo + u * _SOLVE_NODES)[j]
+        f = float(vals[:3] @ _GL_W) * 0.5 * u - target
+        if f > 0:
+            b = t
+        else:
+            a = t
+        step = f / vals[3] if vals[3] > 0 else math.inf
+        new = t - step
+        if not a < new < b:  # keep the bracket: bisect when Newton jumps out
+            new = 0.5 * (a + b)
+        if abs(new - t) < TIME_TOL:
+            return new
+        t = new
+    return t
+
+
 class DeathHazard:
-    """Hazard of one patient. ``lesions`` is the patient's tumour, advanced by the engine."""
+    """The death hazard of one patient. ``lesions`` is the patient's tumour."""
 
     __slots__ = (
-        "_beta",
-        "_bg_a",
-        "_bg_b",
-        "_disease",
-        "_kappa",
-        "_lethal",
-        "_max_piece",
-        "_scale",
-        "lesions",
-    )
+        "_beta", "_bg_a", "_bg_b", "_disease", "_kappa", "_lethal", "_log_hr_mvi", "_scale",
+        "_v_ref", "lesions", "max_piece", "steepest",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -96,21 +171,22 @@ class DeathHazard:
             + p.log_hr_albi * (albi - p.albi_reference)
             + p.log_hr_log10_afp * (math.log10(afp) - p.log10_afp_reference)
         )
+        self._log_hr_mvi = p.log_hr_mvi
         self._disease = p.base_rate_per_month / DAYS_PER_MONTH * math.exp(lp)
         self._beta = p.burden_exponent
+        self._v_ref = p.reference_burden_cm3
         # r0 exp(x'b) (V / V_ref)^beta with V = SPHERE_CM3 * sum(d^3): one power of sum(d^3).
-        self._scale = self._disease * (SPHERE_CM3 / p.reference_burden_cm3) ** self._beta
+        self._scale = self._disease * (SPHERE_CM3 / self._v_ref) ** self._beta
         self._kappa = p.lethal_burden_exponent
         self._lethal = (
             p.lethal_burden_rate_per_month
             / DAYS_PER_MONTH
             * (SPHERE_CM3 / p.lethal_burden_cm3) ** self._kappa
         )
-        fastest = max(float(np.max(lesions.g)), 1e-12) if lesions.n else 1e-12
-        steepest = max(
+        self.steepest = max(
             self._beta if self._disease > 0 else 0.0, self._kappa if self._lethal > 0 else 0.0
         )
-        self._max_piece = 0.5 / (3.0 * fastest * steepest) if steepest > 0 else math.inf
+        self.max_piece = _max_piece(lesions, self.steepest)
         # Gompertz: log annual hazard = log_rate_at_70 + slope (age - 70) (+ female offset).
         b = p.background_gompertz_slope_per_year
         log_at_start = (
@@ -122,67 +198,112 @@ class DeathHazard:
         self._bg_b = b / DAYS_PER_YEAR  # per day of follow-up
         self.lesions = lesions
 
+    def vascular_invasion(self) -> None:
+        """New macrovascular invasion: its hazard ratio applies from now on."""
+        factor = math.exp(self._log_hr_mvi)
+        self._disease *= factor
+        self._scale *= factor
+
     def background(self, t: float) -> float:
         """Background (general-population) hazard per day at time ``t``."""
         return self._bg_a * math.exp(self._bg_b * t)
 
+    def from_volumes(self, times: np.ndarray, d3: np.ndarray | None) -> np.ndarray:
+        """Hazard per day at ``times`` given the sums of cubed diameters there."""
+        h = self._bg_a * np.exp(self._bg_b * times)
+        if self._disease > 0.0:
+            h += self._disease if self._beta == 0.0 else self._scale * d3**self._beta
+        if self._lethal > 0.0:
+            h += self._lethal * d3**self._kappa
+        return h
+
+    def needs_volumes(self) -> bool:
+        return (self._disease > 0.0 and self._beta != 0.0) or self._lethal > 0.0
+
     def hazard(self, times: np.ndarray) -> np.ndarray:
         """Hazard per day at ``times`` (all within the lesions' current segment)."""
-        h = self._bg_a * np.exp(self._bg_b * times)
-        if self._disease > 0.0 and self._beta == 0.0:
-            h += self._disease
-        burden = self._disease > 0.0 and self._beta != 0.0
-        if burden or self._lethal > 0.0:
-            # Log diameters are capped at 35 (1.6e15 mm), far past the lethal burden, so that
-            # nodes far ahead of an exploding tumour give large, finite hazards (no overflow).
-            logd = np.minimum(self.lesions.log_diameters_grid(times), _LOGD_CAP)
-            d3 = _add(np.exp(3.0 * logd), axis=0)
-            if burden:
-                h += self._scale * d3**self._beta
-            if self._lethal > 0.0:
-                h += self._lethal * d3**self._kappa
-        return h
+        d3 = self.lesions.volumes_grid(times)[0] if self.needs_volumes() else None
+        return self.from_volumes(times, d3)
 
     def integrate(
         self, a: float, b: float, budget: float, step: float
     ) -> tuple[float, float | None]:
-        """Cumulative hazard over ``[a, b]`` against ``budget``.
+        """Cumulative hazard over ``[a, b]`` against ``budget``: ``(used, None)``, or
+        ``(budget, time of death)`` when death falls in the interval."""
+        used, j, t = first_passage(
+            lambda x: self.hazard(x)[None, :], a, b, np.array([budget]), min(step, self.max_piece)
+        )
+        return (float(used[0]), None) if j < 0 else (budget, t)
 
-        Returns ``(used, None)`` when death does not fall in the interval, else
-        ``(budget, time_of_death)``.
+
+def _max_piece(lesions: Lesions, steepest: float) -> float:
+    fastest = max(float(np.max(lesions.g)), 1e-12) if lesions.n else 1e-12
+    return 0.5 / (3.0 * fastest * steepest) if steepest > 0 else math.inf
+
+
+class Hazards:
+    """Every hazard of one patient, for the next-reaction method: death, new lesions, new
+    vascular invasion. ``budgets`` holds what remains of each process's exponential budget."""
+
+    __slots__ = ("budgets", "death", "gamma", "lesions", "max_piece", "mvi_scale", "new_scale")
+
+    def __init__(
+        self, death: DeathHazard, p: TumourParams, has_mvi: bool, budgets: np.ndarray
+    ) -> None:
+        self.death = death
+        self.lesions = death.lesions
+        self.gamma = p.new_lesion_exponent
+        per = (SPHERE_CM3 / p.new_lesion_reference_cm3) ** self.gamma / DAYS_PER_MONTH
+        self.new_scale = p.new_lesion_rate_per_month * per
+        self.mvi_scale = 0.0 if has_mvi else p.vascular_invasion_rate_per_month * per
+        self.budgets = budgets
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Piece length for the lesions in force (call after lesions are added)."""
+        steep = max(
+            self.gamma if self.new_scale > 0 or self.mvi_scale > 0 else 0.0, self.death.steepest
+        )
+        self.max_piece = _max_piece(self.lesions, steep)
+
+    def vascular_invasion(self) -> None:
+        self.mvi_scale = 0.0
+        self.budgets[VASCULAR_INVASION] = math.inf
+        self.death.vascular_invasion()
+
+    def rates(self, times: np.ndarray) -> np.ndarray:
+        d3, d3v = self.lesions.volumes_grid(times)
+        out = np.empty((3, len(times)))
+        out[DEATH] = self.death.from_volumes(times, d3)
+        v = d3v**self.gamma
+        out[NEW_LESION] = self.new_scale * v
+        out[VASCULAR_INVASION] = self.mvi_scale * v
+        return out
+
+    def advance(self, a: float, b: float, step: float, next_budget: Callable[[], float]):
+        """First event over ``[a, b]`` (death or new vascular invasion) and the new lesions
+        seeded before it: ``(process, time, seed times)``, with ``(-1, None, ...)`` when
+        neither event falls in the interval. Budgets are reduced by what each process used.
+
+        New lesions are not competing events: a seed is 9 mm (under 1 cm^3), so its effect on
+        the intensities before the next decision is negligible; the seeding intensity is
+        integrated with the others, seeds are placed where its cumulative reaches each budget
+        (piecewise-linear between piece boundaries), and the course adds them at the next
+        decision or event. ``next_budget()`` draws the budget to the next seed.
         """
-        if b <= a:
-            return 0.0, None
-        m = max(1, math.ceil((b - a) / min(step, self._max_piece)))
-        h = (b - a) / m
-        pieces = (self.hazard(a + h * _unit_nodes(m)).reshape(m, 3) @ _GL_W) * (0.5 * h)
-        total = float(_add(pieces))
-        if total < budget:
-            return total, None
-        cum = np.cumsum(pieces)
-        j = int(np.searchsorted(cum, budget, side="left"))
-        j = min(j, m - 1)
-        before = float(cum[j - 1]) if j > 0 else 0.0
-        return budget, self._solve(a + j * h, h, budget - before, float(pieces[j]))
-
-    def _solve(self, lo: float, width: float, target: float, piece: float) -> float:
-        """Time t in [lo, lo + width] with integral_lo^t h = target (Newton, bracketed)."""
-        hi = lo + width
-        a, b = lo, hi
-        t = lo + width * min(1.0, target / piece) if piece > 0 else hi
-        for _ in range(50):
-            u = t - lo
-            vals = self.hazard(lo + u * _SOLVE_NODES)
-            f = float(vals[:3] @ _GL_W) * 0.5 * u - target
-            if f > 0:
-                b = t
-            else:
-                a = t
-            step = f / vals[3] if vals[3] > 0 else math.inf
-            new = t - step
-            if not a < new < b:  # keep the bracket: bisect when Newton jumps out
-                new = 0.5 * (a + b)
-            if abs(new - t) < TIME_TOL:
-                return new
-            t = new
-        return t
+        budgets = self.budgets.copy()
+        budgets[NEW_LESION] = math.inf
+        profile: list = []
+        used, j, t = first_passage(self.rates, a, b, budgets, min(step, self.max_piece), profile)
+        seeds = []
+        if self.new_scale > 0.0 and profile:
+            knots, cum = profile[0], profile[1][NEW_LESION]
+            total, position = float(used[NEW_LESION]), float(self.budgets[NEW_LESION])
+            while position <= total and len(seeds) < MAX_SEEDS:
+                seeds.append(float(np.interp(position, cum, knots)))
+                position += next_budget()
+            # What remains to the next seed (past the cap, a patient cannot carry more lesions).
+            self.budgets[NEW_LESION] = position - total if position > total else next_budget()
+        self.budgets[DEATH] -= used[DEATH]
+        self.budgets[VASCULAR_INVASION] -= used[VASCULAR_INVASION]
+        return j, t, seeds

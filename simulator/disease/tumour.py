@@ -1,24 +1,40 @@
-"""Lesions and their growth under treatment (DESIGN section 3, "Tumour").
+"""Lesions, their growth and viability under treatment (DESIGN section 3, "Tumour").
 
-Between state changes each lesion's diameter follows the growth-inhibition law with resistance
-that accrues from the start of the line ``t0``::
+**Growth.** Between state changes each lesion's diameter follows the growth-inhibition law with
+resistance that accrues from the start of the line ``t0``::
 
     log d(t) = log d(s) + g (t - s) - DI (k / lam) (exp(-lam (s - t0)) - exp(-lam (t - t0)))
 
 written as ``log d(s) + g (t - s) - a * phi(lam, t - s)`` with ``a = DI k exp(-lam (s - t0))``
 fixed for the segment and ``phi(lam, x) = -expm1(-lam x) / lam``, which is exact as
-``lam -> 0`` (``phi -> x``; rates are floored at ``LAM_FLOOR`` where phi equals x to rounding). ``s`` is the last state change: a line start or end, a hold,
-a resumption, a dose reduction.
+``lam -> 0`` (``phi -> x``; rates are floored at ``LAM_FLOOR`` where phi equals x to rounding).
+``s`` is the last state change: a line start or end, a hold, a resumption, a dose reduction,
+new lesions. ``g`` is the patient's growth rate times a lesion factor; ``k`` the drug's kill
+rate times the patient's sensitivity times a lesion factor; ``lam`` its resistance rate times a
+lesion factor (all log-normal). Immunotherapy responders get the regimen's responder rates.
 
-Each patient has up to :data:`MAX_TRACKED` individually tracked lesions (intrahepatic lesions
-first, then extrahepatic ones) plus one latent non-target burden that stands for the remaining
-intrahepatic lesions: their summed volume, carried as one sphere of the same volume, which is
-exact for lesions that share growth and kill rates. Target lesions (at most 5, at most 2 per
-organ) are chosen by RECIST 1.1 rules from the measurable lesions.
+**Viability.** Each lesion has a baseline viable (arterially enhancing) fraction ``f0`` of its
+longest diameter; lesions treated by TACE may not enhance at all (``f0 = 0``: not evaluable by
+mRECIST). Between state changes the fraction relaxes exponentially toward an equilibrium::
 
-Interim (foundation issue): the viable fraction of a lesion is fixed at baseline and new lesions
-are not seeded; the tumour issue adds drug-driven necrosis, new lesions, vascular invasion and
-the pattern of progression behind the same interface.
+    f(t) = f_eq + (f(s) - f_eq) exp(-r (t - s))
+
+on drug ``f_eq = f0 * floor`` and ``r = necrosis rate * DI`` (the drug's necrosis), off drug
+``f_eq = f0`` and ``r`` the revascularisation rate. mRECIST reads ``d * f`` for intrahepatic
+lesions, so it sees responses that RECIST 1.1 (whole diameters) does not.
+
+**Lesions at baseline.** Up to :data:`MAX_LIVER_TRACKED` intrahepatic lesions are tracked (the
+largest has the baseline's maximum diameter); intrahepatic lesions beyond that are carried as
+one latent sphere whose volume is the rest of the intrahepatic tumour volume implied by the
+tumour occupation (``occ / (100 - occ)`` liver volumes), at least the volume of the untracked
+lesions at 10 mm each. With EHM, one to three extrahepatic lesions (lung, lymph node, adrenal,
+bone, peritoneum). New lesions are added later (``disease/progression.py``); all lesions share
+these arrays, up to :data:`MAX_LESIONS`.
+
+**Targets** (at each line's baseline, among visible lesions): RECIST 1.1 measurable lesions
+(>= 10 mm; lymph nodes >= 15 mm short axis; bone not measurable), largest first, at most five
+and two per organ; mRECIST chooses intrahepatic targets among enhancing lesions by their viable
+diameter, extrahepatic ones as RECIST 1.1.
 """
 
 from __future__ import annotations
@@ -36,9 +52,11 @@ EHM_ORGANS = np.array([LUNG, LYMPH_NODE, ADRENAL, BONE, PERITONEUM])
 EHM_ORGAN_CDF = np.cumsum([0.45, 0.25, 0.10, 0.15, 0.05])
 MAX_LIVER_TRACKED = 5
 MAX_EHM = 3
-MAX_TRACKED = MAX_LIVER_TRACKED + MAX_EHM
-#: Array slots per patient: the tracked lesions plus the latent burden (always the last slot).
-SLOTS = MAX_TRACKED + 1
+#: Baseline array slots: tracked liver lesions, extrahepatic lesions, the latent burden.
+SLOTS = MAX_LIVER_TRACKED + MAX_EHM + 1
+#: All lesions a patient can carry, new ones included (more new lesions are not tracked: by
+#: then the patient has progressed, as any detected new lesion is progression).
+MAX_LESIONS = 24
 MAX_TARGETS = 5
 MAX_TARGETS_PER_ORGAN = 2
 MEASURABLE_MM = 10.0
@@ -48,8 +66,6 @@ N_NORMALS = 4 * SLOTS
 N_UNIFORMS = 1 + MAX_EHM + 2 * SLOTS
 
 SPHERE_CM3 = math.pi / 6.0 / 1000.0  # volume (cm^3) of a sphere of diameter 1 mm, times d^3
-
-
 #: Resistance rates are floored here so that :func:`phi` needs no branch: for ``lam`` at the
 #: floor, ``-expm1(-lam x) / lam`` equals its limit ``x`` to rounding for any ``x > 1e-100``.
 LAM_FLOOR = 1e-200
@@ -61,32 +77,49 @@ def phi(lam, x):
 
 
 class Lesions:
-    """One patient's lesions: static attributes and the current segment of the growth law.
+    """One patient's lesions: per-lesion attributes, the drug in force and the current segment.
 
-    Arrays hold the patient's lesions only: tracked lesions first (intrahepatic, then
-    extrahepatic), then the latent burden when there is one (``latent`` marks it).
+    Per-lesion arrays (same length ``n``): ``organ``, ``latent`` (the latent intrahepatic
+    burden), ``g``, ``kill_z``, ``lam_z``, ``f0`` (baseline viable fraction), ``lesion_id``,
+    ``new`` (appeared after the index start), ``visible`` (seen on a scan: baseline lesions, and
+    new lesions once detected), ``line_seen`` (the line at whose baseline it was known, else
+    0), and the segment state ``logd``, ``fv`` (at ``s``), ``a``, ``lam``, ``f_eq``, ``r``.
     """
 
     __slots__ = (
-        "a",
-        "enhancing",
-        "g",
-        "kill_z",
-        "killing",
-        "lam",
-        "lam_z",
-        "latent",
-        "logd",
-        "mrecist_target",
-        "n",
-        "organ",
-        "recist_target",
-        "s",
-        "t0",
-        "viable",
-    )
+        "a", "di", "f0", "f_eq", "floor_now", "fv", "g", "kill", "kill_z", "killing", "lam",
+        "lam_z", "latent", "lesion_id", "line_seen", "logd", "n", "new", "organ", "r",
+        "rate_now", "recovery", "resist", "s", "t0", "visible",
+    )  # fmt: skip
 
-    # -- the closed form -------------------------------------------------------------------
+    @classmethod
+    def simple(cls, diameters_mm, growth, recovery: float = 0.0) -> Lesions:
+        """Visible, enhancing liver lesions with these diameters and growth rates, off drug at
+        time 0 (for tests, verification and examples)."""
+        lz = cls()
+        lz.logd = np.log(np.asarray(diameters_mm, dtype=float))
+        lz.n = len(lz.logd)
+        lz.g = np.broadcast_to(np.asarray(growth, dtype=float), (lz.n,)).copy()
+        lz.organ = np.zeros(lz.n, dtype=np.int8)
+        lz.latent = np.zeros(lz.n, dtype=bool)
+        lz.kill_z = np.ones(lz.n)
+        lz.lam_z = np.ones(lz.n)
+        lz.f0 = np.ones(lz.n)
+        lz.lesion_id = np.arange(lz.n, dtype=np.int64)
+        lz.new = np.zeros(lz.n, dtype=bool)
+        lz.visible = np.ones(lz.n, dtype=bool)
+        lz.line_seen = np.zeros(lz.n, dtype=np.int64)
+        lz.s = lz.t0 = 0.0
+        lz.kill = lz.resist = lz.di = 0.0
+        lz.recovery = recovery
+        lz.lam = np.full(lz.n, LAM_FLOOR)
+        lz.a = np.zeros(lz.n)
+        lz.killing = False
+        lz.floor_now, lz.rate_now = 1.0, recovery
+        lz.fv, lz.f_eq, lz.r = lz.f0.copy(), lz.f0.copy(), np.full(lz.n, recovery)
+        return lz
+
+    # -- the closed forms ------------------------------------------------------------------
     def log_diameters(self, t: float) -> np.ndarray:
         """True log diameters (mm) of all lesions at time ``t`` within the current segment."""
         x = t - self.s
@@ -103,19 +136,98 @@ class Lesions:
             out += self.a[:, None] * (np.expm1(-lam * x) / lam)
         return out
 
-    def set_segment(self, t: float, kill, lam, di: float, t0: float) -> None:
-        """Start a new segment at ``t``: carry the diameters to ``t``, then apply the new state.
+    def viable_fractions(self, t: float) -> np.ndarray:
+        return self.f_eq + (self.fv - self.f_eq) * np.exp(-self.r * (t - self.s))
 
-        ``kill`` and ``lam`` are per-lesion rates of the drug in force (0 off drug), ``di`` the
-        dose intensity (0 during a hold), ``t0`` the start of the line (resistance accrues from
-        it, whatever happened since).
+    def viable_grid(self, times: np.ndarray) -> np.ndarray:
+        return self.f_eq[:, None] + (self.fv - self.f_eq)[:, None] * np.exp(
+            -self.r[:, None] * (times - self.s)
+        )
+
+    # -- state changes ---------------------------------------------------------------------------
+    def set_drug(self, kill: float, resistance: float) -> None:
+        """The patient-level kill and resistance rates of the regimen in force (0 off drug)."""
+        self.kill = kill
+        self.resist = resistance
+
+    def set_segment(self, t: float, di: float, t0: float, floor: float, necrosis: float) -> None:
+        """Start a new segment at ``t``: carry every lesion to ``t``, then apply the new state.
+
+        ``di`` is the dose intensity (0 off drug or during a hold), ``t0`` the start of the line
+        (resistance accrues from it, whatever happened since), ``floor`` and ``necrosis`` the
+        drug's viable floor and necrosis rate.
         """
         self.logd = self.log_diameters(t)
+        self.fv = self.viable_fractions(t)
         self.s = t
         self.t0 = t0
-        self.lam = np.maximum(lam, LAM_FLOOR) * np.ones(self.n)
-        self.a = (di * np.asarray(kill, dtype=float)) * np.exp(-self.lam * (t - t0))
-        self.killing = bool(di > 0.0) and bool(np.any(self.a))
+        self.lam = np.maximum(self.resist * self.lam_z, LAM_FLOOR)
+        self.a = (di * self.kill * self.kill_z) * np.exp(-self.lam * (t - t0))
+        self.killing = bool(di > 0.0 and self.kill > 0.0)
+        self.di = di
+        if di > 0.0 and necrosis > 0.0:
+            self.floor_now, self.rate_now = floor, necrosis * di
+        else:
+            self.floor_now, self.rate_now = 1.0, self.recovery
+        self.f_eq = self.f0 * self.floor_now
+        self.r = np.full(self.n, self.rate_now)
+
+    def add(
+        self,
+        t_seed: float,
+        organ: int,
+        seed_mm: float,
+        g: float,
+        kill_z: float,
+        lam_z: float,
+        f0: float,
+    ) -> None:
+        """Append a lesion seeded at ``t_seed`` (diameter ``seed_mm``, viable fraction ``f0``)
+        under the segment in force (the caller starts a new segment when it adds lesions). Its
+        segment values are back-extrapolated to ``s``, so that the closed forms give its seed
+        size at ``t_seed`` and its true size from then on."""
+        x = t_seed - self.s
+        lam = max(self.resist * lam_z, LAM_FLOOR)
+        a = (
+            self.di * self.kill * kill_z * math.exp(-lam * (self.s - self.t0))
+            if self.killing
+            else 0.0
+        )
+        logd_s = math.log(seed_mm) - g * x + a * float(phi(lam, x))
+        f_eq = f0 * self.floor_now
+        r = self.rate_now
+        fv_s = f_eq + (f0 - f_eq) * math.exp(r * x)
+        self._append(
+            organ=organ,
+            latent=False,
+            g=g,
+            kill_z=kill_z,
+            lam_z=lam_z,
+            f0=f0,
+            lesion_id=int(self.lesion_id.max()) + 1 if self.n else 0,
+            new=True,
+            visible=False,
+            line_seen=0,
+            logd=logd_s,
+            fv=fv_s,
+            a=a,
+            lam=lam,
+            f_eq=f_eq,
+            r=r,
+        )
+
+    def _append(self, **values) -> None:
+        for name, v in values.items():
+            arr = getattr(self, name)
+            setattr(self, name, np.append(arr, np.asarray(v, dtype=arr.dtype)))
+        self.n += 1
+
+    def volumes_grid(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sums of cubed true and viable diameters (mm^3) at ``times`` (volume = SPHERE_CM3 x)."""
+        logd = np.minimum(self.log_diameters_grid(times), 35.0)  # no overflow far ahead
+        d3 = np.exp(3.0 * logd)
+        f3 = self.viable_grid(times) ** 3
+        return np.add.reduce(d3, axis=0), np.add.reduce(d3 * f3, axis=0)
 
 
 def volume_cm3(logd: np.ndarray) -> np.ndarray:
@@ -127,6 +239,7 @@ def build_lesions(
     p: TumourParams,
     n_liver: int,
     max_liver_mm: float,
+    occupation_pct: float,
     ehm: bool,
     prior_tace: bool,
     growth_factor: float,
@@ -165,11 +278,13 @@ def build_lesions(
         keep.extend(range(lo, lo + n_ehm))
 
     if n_liver > MAX_LIVER_TRACKED:
-        # The remaining lesions, about a third the size of the largest, as one sphere of their
-        # summed volume (exact for lesions that share growth and kill rates).
-        n_rest = n_liver - MAX_LIVER_TRACKED
-        rest_d = max_liver_mm * 0.35 * math.exp(0.3 * float(z_size[-1]))
-        logd[-1] = math.log(rest_d) + math.log(n_rest) / 3.0
+        # The remaining intrahepatic tumour as one sphere: the volume that the occupation
+        # implies beyond the tracked lesions, at least the untracked lesions at 10 mm each.
+        occ = min(max(occupation_pct, 0.1), 95.0) / 100.0
+        tracked = SPHERE_CM3 * float(np.exp(3.0 * logd[:n_track]).sum())
+        floor = SPHERE_CM3 * 1000.0 * (n_liver - MAX_LIVER_TRACKED)
+        rest = max(occ / (1.0 - occ) * p.liver_volume_cm3 - tracked, floor)
+        logd[-1] = math.log(rest / SPHERE_CM3) / 3.0
         latent[-1] = True
         keep.append(SLOTS - 1)
 
@@ -179,40 +294,47 @@ def build_lesions(
     lz.organ = organ[idx]
     lz.latent = latent[idx]
     lz.logd = logd[idx]
-    lz.s = 0.0
-    lz.t0 = 0.0
+    lz.s = lz.t0 = 0.0
     lz.g = p.growth_median_per_day * growth_factor * np.exp(p.growth_lesion_sd_log * z_g[idx])
     lz.kill_z = np.exp(p.kill_lesion_sd_log * z_kill[idx])
     lz.lam_z = np.exp(p.resistance_lesion_sd_log * z_lam[idx])
     lz.lam = np.full(lz.n, LAM_FLOOR)
     lz.a = np.zeros(lz.n)
     lz.killing = False
-
+    lz.kill = lz.resist = lz.di = 0.0
+    lz.recovery = p.viable_recovery_rate_per_day
+    lz.floor_now, lz.rate_now = 1.0, lz.recovery
     # Viable (arterially enhancing) fraction; prior TACE leaves some liver lesions without
     # enhancement, which makes them non-evaluable by mRECIST.
     nonenh = (lz.organ == LIVER) & prior_tace & (u_enh[idx] < p.nonenhancing_after_tace)
-    lz.enhancing = ~nonenh
     low = p.viable_fraction_low
-    lz.viable = np.where(lz.enhancing, low + (1.0 - low) * u_via[idx], 0.0)
-    lz.recist_target, lz.mrecist_target = select_targets(
-        lz.organ, lz.logd, ~lz.latent, lz.enhancing, lz.viable
-    )
+    lz.f0 = np.where(nonenh, 0.0, low + (1.0 - low) * u_via[idx])
+    lz.fv = lz.f0.copy()
+    lz.f_eq = lz.f0.copy()
+    lz.r = np.full(lz.n, lz.recovery)
+    lz.lesion_id = np.arange(lz.n, dtype=np.int64)
+    lz.new = np.zeros(lz.n, dtype=bool)
+    lz.visible = ~lz.latent
+    lz.line_seen = np.zeros(lz.n, dtype=np.int64)
     return lz
 
 
-def select_targets(organ, logd, tracked, enhancing, viable) -> tuple[np.ndarray, np.ndarray]:
-    """RECIST 1.1 and mRECIST target lesions: largest measurable first, <= 5, <= 2 per organ.
+def select_targets(lz: Lesions, logd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RECIST 1.1 and mRECIST target lesions among visible lesions at a line's baseline.
 
-    Measurable: longest diameter >= 10 mm, lymph nodes >= 15 mm; bone lesions are treated as
-    non-measurable. mRECIST chooses intrahepatic targets among enhancing lesions by their viable
-    diameter (>= 10 mm); extrahepatic targets as RECIST 1.1 does.
+    Measurable: longest diameter >= 10 mm, lymph nodes >= 15 mm short axis; bone lesions are
+    treated as non-measurable. mRECIST chooses intrahepatic targets among enhancing lesions by
+    their viable diameter (>= 10 mm); extrahepatic targets as RECIST 1.1 does.
     """
+    organ = lz.organ
     d = np.exp(logd)
+    f = lz.viable_fractions(lz.s)
+    eligible = lz.visible & ~lz.latent
     threshold = np.where(organ == LYMPH_NODE, MEASURABLE_NODE_MM, MEASURABLE_MM)
-    measurable = tracked & (organ != BONE) & (d >= threshold)
-    viable_d = np.where(organ == LIVER, d * viable, d)
+    measurable = eligible & (organ != BONE) & (d >= threshold)
+    viable_d = np.where(organ == LIVER, d * f, d)
     mrecist_ok = np.where(
-        organ == LIVER, tracked & enhancing & (viable_d >= MEASURABLE_MM), measurable
+        organ == LIVER, eligible & (lz.f0 > 0) & (viable_d >= MEASURABLE_MM), measurable
     )
     return _pick(organ, d, measurable), _pick(organ, viable_d, mrecist_ok)
 
@@ -233,10 +355,8 @@ def _pick(organ: np.ndarray, size: np.ndarray, eligible: np.ndarray) -> np.ndarr
     return chosen
 
 
-def drug_rates(
-    drug: DrugParams, lesions: Lesions, sensitivity: float, responder: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-slot kill and resistance rates of ``drug`` for this patient.
+def drug_rates(drug: DrugParams, sensitivity: float, responder: bool) -> tuple[float, float]:
+    """Patient-level kill and resistance rates of ``drug`` (lesion factors apply on top).
 
     Immunotherapy with a responder mixture: responders get the responder rates, others the
     base rates (for combinations with bevacizumab, its antiangiogenic effect).
@@ -245,4 +365,4 @@ def drug_rates(
         k, lam = drug.responder_kill_rate_per_day, drug.responder_resistance_rate_per_day
     else:
         k, lam = drug.kill_rate_per_day, drug.resistance_rate_per_day
-    return k * sensitivity * lesions.kill_z, lam * lesions.lam_z
+    return k * sensitivity, lam

@@ -1,0 +1,197 @@
+"""The simulated radiologist: a scan measures every visible lesion with error, finds new
+lesions, and reads the visit by RECIST 1.1 and mRECIST with ``hccsim.analysis.response``.
+
+At a line's baseline scan the targets are chosen among the visible lesions (``tumour``), the
+baseline sums and non-target burden are recorded, and every visible lesion is marked as known
+for the line. At each later scan:
+
+- each lesion's longest diameter is measured with log-normal error; below 2 mm (true) it is
+  recorded as gone (0 mm), a measurement below 5 mm as 5 mm (RECIST 1.1); the viable diameter
+  is the measured diameter times the lesion's viable fraction (0 for non-enhancing lesions);
+- a hidden new lesion is detected once measured at 10 mm or more, and counts as a new lesion
+  (progression) under both criteria (a new intrahepatic lesion is enhancing, a typical nodule);
+  new vascular invasion, if it appeared since the last scan, is read as a new lesion too;
+- target sums: RECIST 1.1 whole diameters (nodes: short axis); mRECIST viable diameters of
+  intrahepatic targets, whole diameters of extrahepatic ones; targets are resolved when
+  non-nodal ones are gone and nodes are below 10 mm;
+- non-targets (the other visible lesions of the baseline and the latent burden): unequivocal
+  progression when their total volume reaches ``nontarget_pd_volume_ratio`` times its nadir;
+  CR when all are gone (nodes below 10 mm).
+
+Lesions and assessments go to the column buffers; the pattern of progression (new intrahepatic
+lesions, new extrahepatic spread, new vascular invasion) is recorded with each assessment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hccsim.analysis.response import NODE_NORMAL_MM, visit_response
+from hccsim.simulator.disease import tumour
+
+_ORGAN_NAMES = np.array(tumour.ORGANS, dtype=object)
+DETECT_MM = 10.0
+
+
+class Reader:
+    """Targets and reference values of one line, fixed at its baseline scan."""
+
+    __slots__ = (
+        "base_m", "base_r", "has_nontarget", "nadir_m", "nadir_nt", "nadir_r", "nontarget",
+        "t_m", "t_r",
+    )  # fmt: skip
+
+    def __init__(self, lz: tumour.Lesions, line: int) -> None:
+        self.t_r, self.t_m = tumour.select_targets(lz, lz.logd)
+        self.nontarget = (lz.visible & ~self.t_r) | lz.latent
+        self.has_nontarget = bool(self.nontarget.any())
+        lz.line_seen[lz.visible] = line
+
+
+class Radiologist:
+    """Scans one patient: holds the measurement parameters and the line's :class:`Reader`."""
+
+    __slots__ = ("buf", "log_gone", "nt_ratio", "pid", "reader", "sd", "too_small")
+
+    def __init__(self, p, buf, pid: int) -> None:
+        self.sd = p.measurement_sd_log
+        self.log_gone = math.log(p.disappear_mm)
+        self.too_small = p.too_small_mm
+        self.nt_ratio = p.nontarget_pd_volume_ratio
+        self.buf = buf
+        self.pid = pid
+        self.reader: Reader | None = None
+
+    def scan(
+        self,
+        lz: tumour.Lesions,
+        t: float,
+        line: int,
+        visit: int,
+        z: np.ndarray,
+        baseline: bool,
+        new_mvi: bool,
+    ) -> tuple[str, str] | None:
+        """Measure and read one scan; the two responses (RECIST 1.1, mRECIST), None at baseline."""
+        if baseline:
+            self.reader = Reader(lz, line)
+        rd = self.reader
+        n = lz.n
+        logd = lz.log_diameters(t)
+        # Extend a reader built before lesions were added (their weights are 0).
+        t_r, t_m, nontarget = (_pad(x, n) for x in (rd.t_r, rd.t_m, rd.nontarget))
+        logobs = logd + self.sd * z[:n]
+        raw = np.exp(logobs)
+        gone = logd < self.log_gone
+        rec = np.where(gone, 0.0, np.maximum(raw, self.too_small))
+        viable = np.where(gone | (lz.f0 <= 0.0), 0.0, raw * lz.viable_fractions(t))
+        newly = ~lz.visible & ~lz.latent & (rec >= DETECT_MM)
+        if newly.any():
+            lz.visible = lz.visible | newly
+        liver = lz.organ == tumour.LIVER
+        node = lz.organ == tumour.LYMPH_NODE
+        mrec = np.where(liver, viable, rec)
+        sum_r = float(rec[t_r].sum())
+        sum_m = float(mrec[t_m].sum())
+        res_r = bool(np.all(np.where(node, rec < NODE_NORMAL_MM, rec == 0.0)[t_r]))
+        res_m = bool(np.all(np.where(node, mrec < NODE_NORMAL_MM, mrec == 0.0)[t_m]))
+        nt_vol = float(np.exp(3.0 * logobs[nontarget]).sum())
+        shown = lz.visible
+        self.buf.lesions.append(
+            (
+                self.pid,
+                line,
+                visit,
+                t,
+                lz.lesion_id[shown],
+                _ORGAN_NAMES[lz.organ[shown]],
+                t_r[shown],
+                t_m[shown],
+                rec[shown],
+                viable[shown],
+                lz.f0[shown] > 0.0,
+                lz.new[shown],
+            )
+        )
+        new_intra = bool((newly & liver).any())
+        new_extra = bool((newly & ~liver).any())
+        if baseline:
+            rd.base_r = rd.nadir_r = sum_r
+            rd.base_m = rd.nadir_m = sum_m
+            rd.nadir_nt = nt_vol
+            status = "non-CR/non-PD" if rd.has_nontarget else "absent"
+            self.buf.assessments.append(
+                (
+                    self.pid,
+                    line,
+                    0,
+                    t,
+                    True,
+                    sum_r,
+                    sum_m,
+                    status,
+                    False,
+                    False,
+                    False,
+                    False,
+                    None,
+                    None,
+                )
+            )
+            return None
+        if not rd.has_nontarget:
+            status = "absent"
+        elif nt_vol >= self.nt_ratio * rd.nadir_nt:
+            status = "PD"
+        elif np.all(np.where(node, rec < NODE_NORMAL_MM, gone)[nontarget]):
+            status = "CR"
+        else:
+            status = "non-CR/non-PD"
+        new = new_intra or new_extra or new_mvi
+        resp_r = visit_response(
+            sum_r,
+            rd.base_r,
+            rd.nadir_r,
+            nontarget=status,
+            new_lesions=new,
+            criterion="recist1.1",
+            resolved=res_r,
+        )
+        status_m = status if rd.base_m > 0 else ("PD" if status == "PD" else "NE")
+        resp_m = visit_response(
+            sum_m,
+            rd.base_m,
+            rd.nadir_m,
+            nontarget=status_m,
+            new_lesions=new,
+            criterion="mrecist",
+            resolved=res_m,
+        )
+        rd.nadir_r = min(rd.nadir_r, sum_r)
+        rd.nadir_m = min(rd.nadir_m, sum_m)
+        rd.nadir_nt = min(rd.nadir_nt, nt_vol)
+        self.buf.assessments.append(
+            (
+                self.pid,
+                line,
+                visit,
+                t,
+                False,
+                sum_r,
+                sum_m,
+                status,
+                new,
+                new_intra,
+                new_extra,
+                new_mvi,
+                resp_r,
+                resp_m,
+            )
+        )
+        return resp_r, resp_m
+
+
+def _pad(mask: np.ndarray, n: int) -> np.ndarray:
+    return mask if len(mask) == n else np.concatenate([mask, np.zeros(n - len(mask), dtype=bool)])
