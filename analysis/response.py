@@ -184,3 +184,91 @@ def best_overall_response(
     if reappeared or any(r == "PD" for _, r in visits):
         return "PD"
     return "NE"
+
+
+def _by_patient(frame, order_cols):
+    """Row indices of each (replicate, patient) group, rows in ``order_cols`` order."""
+    import numpy as np
+
+    rep = np.asarray(frame["replicate"], dtype=np.int64)
+    pid = np.asarray(frame["patient_id"], dtype=np.int64)
+    keys = [np.asarray(frame[c]) for c in reversed(order_cols)] + [pid, rep]
+    order = np.lexsort(keys)
+    k = rep[order] * (1 << 32) + pid[order]
+    cuts = np.flatnonzero(np.diff(k)) + 1
+    return k, order, cuts
+
+
+def best_responses(
+    tables,
+    criterion: Criterion = "recist1.1",
+    *,
+    sd_min_days: float = SD_MIN_DAYS,
+    confirm: bool = False,
+):
+    """Best overall response of every patient's index line, in patients-table order.
+
+    Visits are the index line's assessments after its baseline scan, with days counted from
+    the line's start (day 0). Patients without any such visit are NE.
+    """
+    import numpy as np
+
+    from hccsim.analysis.schema import as_columns
+
+    pt, a = as_columns(tables["patients"]), as_columns(tables["assessments"])
+    pkey = np.asarray(pt["replicate"], dtype=np.int64) * (1 << 32) + np.asarray(
+        pt["patient_id"], dtype=np.int64
+    )
+    out = np.full(len(pkey), "NE", dtype=object)
+    if not len(a["patient_id"]):
+        return out
+    index_line = dict(zip(pkey.tolist(), np.asarray(pt["index_line"]).tolist(), strict=True))
+    col = "response_recist" if criterion == "recist1.1" else "response_mrecist"
+    keep = ~np.asarray(a["baseline"], dtype=bool)
+    akey = np.asarray(a["replicate"], dtype=np.int64) * (1 << 32) + np.asarray(
+        a["patient_id"], dtype=np.int64
+    )
+    line = np.asarray(a["line"], dtype=np.int64)
+    keep &= line == np.array([index_line.get(k, -1) for k in akey.tolist()])
+    sub = {c: np.asarray(a[c])[keep] for c in ("replicate", "patient_id", "day", col)}
+    if not len(sub["day"]):
+        return out
+    k, order, cuts = _by_patient(sub, ["day"])
+    days, resp = sub["day"][order], sub[col][order]
+    row = {kk: i for i, kk in enumerate(pkey.tolist())}
+    for s, e in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(k)]]), strict=True):
+        out[row[int(k[s])]] = best_overall_response(
+            days[s:e].tolist(), resp[s:e].tolist(), sd_min_days=sd_min_days, confirm=confirm
+        )
+    return out
+
+
+def afp_response(tables, *, window_days: tuple[float, float] = (42.0, 56.0), fall: float = 0.20):
+    """AFP response of every patient (patients-table order): True when an AFP measured within
+    ``window_days`` of the index start (weeks 6-8) is at least ``fall`` below the baseline AFP
+    (the last measurement on or before day 0); None when either is missing."""
+    import numpy as np
+
+    from hccsim.analysis.schema import as_columns
+
+    pt, lab = as_columns(tables["patients"]), as_columns(tables["labs"])
+    pkey = np.asarray(pt["replicate"], dtype=np.int64) * (1 << 32) + np.asarray(
+        pt["patient_id"], dtype=np.int64
+    )
+    out = np.full(len(pkey), None, dtype=object)
+    day = np.asarray(lab["day"], dtype=float)
+    afp = np.asarray(lab["afp_ng_ml"], dtype=float)
+    lkey = np.asarray(lab["replicate"], dtype=np.int64) * (1 << 32) + np.asarray(
+        lab["patient_id"], dtype=np.int64
+    )
+    ok = np.isfinite(afp)
+    base, late = {}, {}
+    for key, d, v in zip(lkey[ok].tolist(), day[ok].tolist(), afp[ok].tolist(), strict=True):
+        if d <= 0.0 and (key not in base or d >= base[key][0]):
+            base[key] = (d, v)
+        if window_days[0] <= d <= window_days[1]:
+            late[key] = min(late.get(key, np.inf), v)
+    for i, key in enumerate(pkey.tolist()):
+        if key in base and key in late and base[key][1] > 0:
+            out[i] = late[key] <= (1.0 - fall) * base[key][1]
+    return out

@@ -269,7 +269,15 @@ def _headline(result) -> str:
         f"  OS              {_fmt(m['os_median_months'])}",
         f"  PFS RECIST 1.1  {_fmt(m['pfs_recist_median_months'])}",
         f"  PFS mRECIST     {_fmt(m['pfs_mrecist_median_months'])}",
+        "  best overall response, % of patients (median across replicates):",
+        "                  CR    PR    SD    PD    NE   ORR   DCR",
     ]
+    for crit, label in (("recist", "RECIST 1.1"), ("mrecist", "mRECIST")):
+        cells = [m[f"bor_{crit}_{r}"]["median"] for r in ("cr", "pr", "sd", "pd", "ne")]
+        cells += [m[f"orr_{crit}"]["median"], m[f"dcr_{crit}"]["median"]]
+        lines.append(
+            f"  {label:14s}" + "".join("   n/a" if c is None else f"{100 * c:6.1f}" for c in cells)
+        )
     return "\n".join(lines)
 
 

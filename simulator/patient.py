@@ -475,7 +475,7 @@ class Course:
             d3 = np.exp(3.0 * np.minimum(grid, 35.0))
             f = f_eq[:, None] + (fv - f_eq)[:, None] * np.exp(-r[:, None] * x)
             total[sel] = np.log(tumour.SPHERE_CM3 * d3.sum(axis=0))
-            viable[sel] = np.log(np.maximum(tumour.SPHERE_CM3 * (d3 * f**3).sum(axis=0), 1e-6))
+            viable[sel] = np.log(np.maximum(tumour.SPHERE_CM3 * (d3 * f).sum(axis=0), 1e-6))
         return total, viable
 
     def _labs(self, last: float) -> None:

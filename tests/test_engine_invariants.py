@@ -213,13 +213,15 @@ def test_longer_follow_up_keeps_what_happened_before(seed, short):
     s = _simulate(Scenario.model_validate(_base(seed, 15, seq, short)))
     long = _simulate(Scenario.model_validate(_base(seed, 15, seq, 60.0)))
     died = s["patients"]["death"]
-    # Equal up to the numerics: the death budget is integrated over different intervals (the
-    # horizon is a decision time) and inverted by Newton's method to 1e-6 days.
+    # Equal up to the numerics: budgets are integrated over different intervals (the horizon
+    # is a decision time), death is inverted by Newton's method to 1e-6 days, and new lesions
+    # are placed by linear interpolation of the seeding intensity's cumulative within pieces,
+    # which depends on the pieces: death times agree to about 1e-4 days (seconds).
     np.testing.assert_allclose(
         s["patients"]["last_follow_up_day"][died],
         long["patients"]["last_follow_up_day"][died],
         rtol=0,
-        atol=1e-5,
+        atol=1e-3,
     )
     assert np.all(long["patients"]["death"][died])
 

@@ -14,8 +14,10 @@ rate times the patient's sensitivity times a lesion factor; ``lam`` its resistan
 lesion factor (all log-normal). Immunotherapy responders get the regimen's responder rates.
 
 **Viability.** Each lesion has a baseline viable (arterially enhancing) fraction ``f0`` of its
-longest diameter; lesions treated by TACE may not enhance at all (``f0 = 0``: not evaluable by
-mRECIST). Between state changes the fraction relaxes exponentially toward an equilibrium::
+longest diameter, taken as the viable share of its volume too (viable burden, which drives AFP,
+new lesions and vascular invasion); lesions treated by TACE may not enhance at all (``f0 = 0``:
+not evaluable by mRECIST). Between state changes the fraction relaxes exponentially toward an
+equilibrium::
 
     f(t) = f_eq + (f(s) - f_eq) exp(-r (t - s))
 
@@ -223,11 +225,12 @@ class Lesions:
         self.n += 1
 
     def volumes_grid(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sums of cubed true and viable diameters (mm^3) at ``times`` (volume = SPHERE_CM3 x)."""
+        """Sums of cubed diameters (mm^3; volume = SPHERE_CM3 x) at ``times``: all tumour, and
+        its viable part (each lesion's volume times its viable fraction: the viable share of a
+        lesion's volume is taken equal to that of its longest diameter)."""
         logd = np.minimum(self.log_diameters_grid(times), 35.0)  # no overflow far ahead
         d3 = np.exp(3.0 * logd)
-        f3 = self.viable_grid(times) ** 3
-        return np.add.reduce(d3, axis=0), np.add.reduce(d3 * f3, axis=0)
+        return np.add.reduce(d3, axis=0), np.add.reduce(d3 * self.viable_grid(times), axis=0)
 
 
 def volume_cm3(logd: np.ndarray) -> np.ndarray:

@@ -1,0 +1,150 @@
+"""Mechanism tests of the tumour model: each mechanism moves the results it should, and only
+those. Runs of a few thousand patients at fixed seeds; tolerances from Monte-Carlo error."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from lifelines.statistics import logrank_test
+
+from hccsim.analysis.endpoints import progression_free_survival
+from hccsim.analysis.summary import summarise_replicate
+from hccsim.simulator.disease import tumour
+from hccsim.simulator.scenario import Scenario
+from hccsim.simulator.studies.run import simulate_replicates
+
+N = 3000
+# Chi-square(1) quantile at alpha = 0.001: a log-rank statistic above it is a difference.
+CHI2_001 = 10.83
+
+
+def _run(sequence, parameters=None, *, preset="anchor_ramucirumab", seed=777, n=N, months=24):
+    sc = Scenario.model_validate(
+        {
+            "name": "mechanism",
+            "description": "mechanism test",
+            "seed": seed,
+            "population": {"preset": preset},
+            "cohort": {"size": n, "batch_size": 1000},
+            "treatment": {"sequence": sequence},
+            "observation": {"imaging_weeks": 6, "max_follow_up_months": months},
+            "parameters": parameters or {},
+        }
+    )
+    ((_, tables),) = list(simulate_replicates(sc, seed, [0]))
+    return tables
+
+
+def _se(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 1e-12) / n)
+
+
+def test_without_kill_a_lesion_grows_at_its_rate():
+    """Zero kill: log diameter rises linearly at g, whatever the dose intensity or the line."""
+    lz = tumour.Lesions.simple([30.0, 12.0], [0.004, 0.002])
+    lz.set_drug(0.0, 0.02)
+    lz.set_segment(0.0, 1.0, 0.0, 1.0, 0.0)
+    lz.set_segment(50.0, 0.75, 0.0, 1.0, 0.0)
+    np.testing.assert_allclose(
+        np.exp(lz.log_diameters(200.0)), [30.0 * math.exp(0.8), 12.0 * math.exp(0.4)]
+    )
+
+
+NO_EFFECT = {
+    "drugs": {
+        "ramucirumab": {
+            "kill_rate_per_day": 0.0,
+            "necrosis_rate_per_day": 0.0,
+            "ae": {
+                t: {"rate_per_month": 0.0}
+                for t in (
+                    "hypertension",
+                    "proteinuria",
+                    "edema_limbs",
+                    "fatigue",
+                    "anorexia",
+                    "bleeding",
+                    "diarrhea",
+                )
+            },
+        },
+        "placebo": {
+            "ae": {"fatigue": {"rate_per_month": 0.0}, "anorexia": {"rate_per_month": 0.0}}
+        },
+    }
+}
+
+
+def test_a_drug_without_effect_gives_the_pfs_of_placebo():
+    """Ramucirumab stripped of kill, necrosis and adverse events is a placebo: the PFS of the
+    two arms does not differ (log-rank below the chi-square 0.001 quantile)."""
+    a = _run(["ramucirumab"], NO_EFFECT)
+    b = _run(["placebo"], NO_EFFECT)
+    pa = progression_free_survival(a, scan_interval_days=42)
+    pb = progression_free_survival(b, scan_interval_days=42)
+    stat = logrank_test(pa.durations, pb.durations, pa.events, pb.events).test_statistic
+    assert stat < CHI2_001
+    # ... while the real drug does differ from placebo in mRECIST response.
+    real = summarise_replicate(_run(["ramucirumab"]), scan_interval_days=42)
+    flat = summarise_replicate(a, scan_interval_days=42)
+    assert real["orr_mrecist"] - flat["orr_mrecist"] > 4 * _se(flat["orr_mrecist"] + 0.05, N)
+
+
+@pytest.mark.slow
+def test_necrosis_raises_mrecist_response_but_not_recist():
+    weak = summarise_replicate(
+        _run(["ramucirumab"], {"drugs": {"ramucirumab": {"viable_floor": 0.95}}}),
+        scan_interval_days=42,
+    )
+    strong = summarise_replicate(
+        _run(["ramucirumab"], {"drugs": {"ramucirumab": {"viable_floor": 0.35}}}),
+        scan_interval_days=42,
+    )
+    assert strong["orr_mrecist"] - weak["orr_mrecist"] > 0.10
+    # RECIST reads whole diameters: the same patients, the same response up to the small
+    # knock-on of viable burden on new lesions (4 binomial SEs).
+    se = math.sqrt(2) * _se(max(weak["orr_recist"], 0.02), N)
+    assert abs(strong["orr_recist"] - weak["orr_recist"]) < 4 * se
+
+
+@pytest.mark.slow
+def test_a_responder_mixture_gives_a_durable_pfs_tail():
+    """Nivolumab with and without responders (the same base effect): responders keep PFS long."""
+    with_mix = _run(
+        ["nivolumab"],
+        {"drugs": {"nivolumab": {"responder_fraction": 0.3}}},
+        preset="second_line_post_sorafenib",
+        months=30,
+    )
+    without = _run(
+        ["nivolumab"],
+        {"drugs": {"nivolumab": {"responder_fraction": 0.0}}},
+        preset="second_line_post_sorafenib",
+        months=30,
+    )
+
+    def tail(t):
+        e = progression_free_survival(t, scan_interval_days=42)
+        return float(np.mean(e.durations >= 365.0))
+
+    a, b = tail(with_mix), tail(without)
+    assert a - b > 4 * math.sqrt(2) * _se(max(a, 0.01), N)
+
+
+@pytest.mark.slow
+def test_more_new_lesions_mean_earlier_progression():
+    base = _run(["ramucirumab"])
+    more = _run(["ramucirumab"], {"tumour": {"new_lesion_rate_per_month": 1.8}})
+    pa = progression_free_survival(base, scan_interval_days=42)
+    pb = progression_free_survival(more, scan_interval_days=42)
+    assert logrank_test(pa.durations, pb.durations, pa.events, pb.events).test_statistic > CHI2_001
+    assert np.median(pb.durations[pb.events]) <= np.median(pa.durations[pa.events])
+
+    def share_new(t):
+        a = t["assessments"]
+        pd_visits = a["response_recist"] == "PD"
+        return float(np.mean(a["new_lesions"][pd_visits]))
+
+    assert share_new(more) > share_new(base) + 0.1
