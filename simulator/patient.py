@@ -219,11 +219,10 @@ class Course:
         if not self.seeds:
             return
         p = self.ctx.params.tumour
-        lz = self.lesions
-        for seeded in self.seeds:
-            attributes = new_lesion(p, self.growth, self.progression)
-            if lz.n < tumour.MAX_LESIONS:
-                lz.add(seeded, **attributes)
+        room = tumour.MAX_LESIONS - self.lesions.n
+        # Every seed draws its attributes (the stream stays aligned); those past the cap go.
+        drawn = [(seeded, new_lesion(p, self.growth, self.progression)) for seeded in self.seeds]
+        self.lesions.add(drawn[: max(room, 0)])
         self.seeds = []
         self._segment(t)
         self.hazards.refresh()

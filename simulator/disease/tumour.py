@@ -174,55 +174,39 @@ class Lesions:
         self.f_eq = self.f0 * self.floor_now
         self.r = np.full(self.n, self.rate_now)
 
-    def add(
-        self,
-        t_seed: float,
-        organ: int,
-        seed_mm: float,
-        g: float,
-        kill_z: float,
-        lam_z: float,
-        f0: float,
-    ) -> None:
-        """Append a lesion seeded at ``t_seed`` (diameter ``seed_mm``, viable fraction ``f0``)
-        under the segment in force (the caller starts a new segment when it adds lesions). Its
-        segment values are back-extrapolated to ``s``, so that the closed forms give its seed
-        size at ``t_seed`` and its true size from then on."""
-        x = t_seed - self.s
-        lam = max(self.resist * lam_z, LAM_FLOOR)
-        a = (
-            self.di * self.kill * kill_z * math.exp(-lam * (self.s - self.t0))
-            if self.killing
-            else 0.0
-        )
-        logd_s = math.log(seed_mm) - g * x + a * float(phi(lam, x))
-        f_eq = f0 * self.floor_now
-        r = self.rate_now
-        fv_s = f_eq + (f0 - f_eq) * math.exp(r * x)
-        self._append(
-            organ=organ,
-            latent=False,
-            g=g,
-            kill_z=kill_z,
-            lam_z=lam_z,
-            f0=f0,
-            lesion_id=int(self.lesion_id.max()) + 1 if self.n else 0,
-            new=True,
-            visible=False,
-            line_seen=0,
-            logd=logd_s,
-            fv=fv_s,
-            a=a,
-            lam=lam,
-            f_eq=f_eq,
-            r=r,
-        )
-
-    def _append(self, **values) -> None:
-        for name, v in values.items():
+    def add(self, seeds: list[tuple[float, dict]]) -> None:
+        """Append lesions seeded at given times, each ``(t_seed, attributes)`` with the
+        attributes ``organ``, ``seed_mm``, ``g``, ``kill_z``, ``lam_z``, ``f0``, under the
+        segment in force (the caller starts a new segment when it adds lesions). Segment values
+        are back-extrapolated to ``s``, so that the closed forms give each lesion its seed size
+        at ``t_seed`` and its true size from then on. One concatenation per array for all."""
+        if not seeds:
+            return
+        cols: dict[str, list] = {k: [] for k in _PER_LESION}
+        next_id = int(self.lesion_id.max()) + 1 if self.n else 0
+        for k, (t_seed, at) in enumerate(seeds):
+            x = t_seed - self.s
+            lam = max(self.resist * at["lam_z"], LAM_FLOOR)
+            a = (
+                self.di * self.kill * at["kill_z"] * math.exp(-lam * (self.s - self.t0))
+                if self.killing
+                else 0.0
+            )
+            f_eq = at["f0"] * self.floor_now
+            values = {
+                "organ": at["organ"], "latent": False, "g": at["g"], "kill_z": at["kill_z"],
+                "lam_z": at["lam_z"], "f0": at["f0"], "lesion_id": next_id + k, "new": True,
+                "visible": False, "line_seen": 0,
+                "logd": math.log(at["seed_mm"]) - at["g"] * x + a * float(phi(lam, x)),
+                "fv": f_eq + (at["f0"] - f_eq) * math.exp(self.rate_now * x),
+                "a": a, "lam": lam, "f_eq": f_eq, "r": self.rate_now,
+            }  # fmt: skip
+            for name, v in values.items():
+                cols[name].append(v)
+        for name, v in cols.items():
             arr = getattr(self, name)
-            setattr(self, name, np.append(arr, np.asarray(v, dtype=arr.dtype)))
-        self.n += 1
+            setattr(self, name, np.concatenate([arr, np.asarray(v, dtype=arr.dtype)]))
+        self.n += len(seeds)
 
     def volumes_grid(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sums of cubed diameters (mm^3; volume = SPHERE_CM3 x) at ``times``: all tumour, and
@@ -231,6 +215,13 @@ class Lesions:
         logd = np.minimum(self.log_diameters_grid(times), 35.0)  # no overflow far ahead
         d3 = np.exp(3.0 * logd)
         return np.add.reduce(d3, axis=0), np.add.reduce(d3 * self.viable_grid(times), axis=0)
+
+
+#: Per-lesion arrays of :class:`Lesions` (the rest of its attributes are per patient).
+_PER_LESION = (
+    "organ", "latent", "g", "kill_z", "lam_z", "f0", "lesion_id", "new", "visible", "line_seen",
+    "logd", "fv", "a", "lam", "f_eq", "r",
+)  # fmt: skip
 
 
 def volume_cm3(logd: np.ndarray) -> np.ndarray:
