@@ -124,3 +124,51 @@ def progression_free_survival(
     durations = np.where(progressed, first_pd, np.where(event_death, last_fu, last_ok))
     events = progressed | event_death
     return Endpoint(f"pfs_{criterion}", durations, events)
+
+
+def data_cut(tables, calendar_day: float) -> dict:
+    """The tables as they stand at a data cut on ``calendar_day`` (days from the study start,
+    the scale of ``patients.entry_day``), applied as censoring: each patient is followed up to
+    ``calendar_day - entry_day`` days from the index start at most; deaths after that are not
+    known; lines running then are ongoing (end_reason ``end_of_follow_up``); scans, labs, lesions
+    and adverse events after it are dropped. Patients who entered after the cut are dropped.
+    """
+    pt = as_columns(tables["patients"])
+    limit_by_patient = calendar_day - np.asarray(pt["entry_day"], dtype=float)
+    keep = limit_by_patient >= 0.0
+    key = _keys(pt)
+    limit = dict(zip(key.tolist(), limit_by_patient.tolist(), strict=True))
+    out = {}
+    cut_pt = {c: np.asarray(v)[keep] for c, v in pt.items()}
+    lim = limit_by_patient[keep]
+    last = np.asarray(cut_pt["last_follow_up_day"], dtype=float)
+    died = np.asarray(cut_pt["death"], dtype=bool) & (last <= lim)
+    cut_pt["death"] = died
+    cut_pt["last_follow_up_day"] = np.minimum(last, lim)
+    cut_pt["death_day"] = np.where(died, cut_pt["last_follow_up_day"], np.nan)
+    cut_pt["cause_of_death"] = np.where(
+        died, np.asarray(cut_pt["cause_of_death"], dtype=object), None
+    )
+    out["patients"] = cut_pt
+    day_col = {
+        "lines": "start_day",
+        "lesions": "day",
+        "assessments": "day",
+        "labs": "day",
+        "adverse_events": "onset_day",
+    }
+    for name, col in day_col.items():
+        t = as_columns(tables[name])
+        k = _keys(t)
+        lim_rows = np.array([limit.get(x, -np.inf) for x in k.tolist()]) if len(k) else np.empty(0)
+        rows = np.asarray(t[col], dtype=float) <= lim_rows
+        sub = {c: np.asarray(v)[rows] for c, v in t.items()}
+        if name == "lines" and len(sub["line"]):
+            lr = lim_rows[rows]
+            running = np.asarray(sub["end_day"], dtype=float) > lr
+            sub["end_day"] = np.where(running, lr, sub["end_day"])
+            sub["end_reason"] = np.where(
+                running, "end_of_follow_up", np.asarray(sub["end_reason"], dtype=object)
+            )
+        out[name] = sub
+    return out

@@ -29,6 +29,9 @@ class Dosing(_Strict):
     weight_based: bool
     cycle_days: int = Field(gt=0)
     reduction_levels: tuple[float, ...] = Field(min_length=1)
+    #: Lenvatinib: 8 mg below 60 kg, reduced to 4 mg then 4 mg every other day, as fractions
+    #: of that patient's full dose.
+    reduction_levels_below_60kg: tuple[float, ...] | None = None
     reduce_after_hold: bool
     source: str
 
@@ -77,9 +80,56 @@ class Necrosis(_Strict):
     source: str
 
 
-class LiverDrift(_Strict):
-    albumin_g_dl_per_month: float
-    log_bilirubin_per_month: float
+#: The analytes a regimen can move (the labs table's columns, AFP apart; see disease/labs.py).
+LAB_ANALYTES = (
+    "albumin_g_dl", "bilirubin_mg_dl", "inr", "ast_u_l", "alt_u_l", "platelets_10e9_l",
+    "haemoglobin_g_dl", "ammonia_umol_l", "urine_protein_g_24h",
+)  # fmt: skip
+
+
+class LabEffects(_Strict):
+    """Change per month at full dose: g/dL for albumin and haemoglobin, log scale otherwise."""
+
+    per_month: dict[Literal[LAB_ANALYTES], float]  # type: ignore[valid-type]
+    source: str
+
+    @model_validator(mode="after")
+    def _all(self) -> LabEffects:
+        if sorted(self.per_month) != sorted(LAB_ANALYTES):
+            raise ValueError(f"per_month must give every analyte: {', '.join(LAB_ANALYTES)}")
+        return self
+
+
+class LabRule(_Strict):
+    """A label dose rule read from a lab value at lab visits on treatment: hold at ``hold``,
+    resume once past ``resume``, stop at ``stop``; ``direction`` says which side is bad and
+    ``scale: uln`` gives thresholds in multiples of the upper limit of normal."""
+
+    lab: Literal[LAB_ANALYTES]  # type: ignore[valid-type]
+    direction: Literal["high", "low"]
+    scale: Literal["value", "uln"] = "value"
+    hold: float | None = Field(None, gt=0)
+    resume: float | None = Field(None, gt=0)
+    stop: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> LabRule:
+        if self.hold is None and self.stop is None:
+            raise ValueError("a lab rule needs hold or stop")
+        if self.hold is not None and self.resume is None:
+            raise ValueError("a hold needs its resume threshold")
+        return self
+
+
+class LabRules(_Strict):
+    rules: tuple[LabRule, ...] = ()
+    source: str = ""
+
+
+class BeyondProgression(_Strict):
+    """Share of patients who continue the regimen after a first radiological progression."""
+
+    probability: float = Field(ge=0, le=1)
     source: str
 
 
@@ -87,6 +137,8 @@ class AETerm(_Strict):
     rate_per_month: float = Field(ge=0)
     grades: tuple[float, float, float, float, float]
     duration_days: float = Field(gt=0)
+    #: The grade from which an onset holds the regimen (a hyperuricemia of grade 3 does not).
+    hold_at_grade: int = Field(default=3, ge=1, le=5)
     stop_at_grade: int = Field(default=4, ge=1, le=5)
 
     @field_validator("grades")
@@ -113,7 +165,9 @@ class Therapy(_Strict):
     restrictions: Restrictions
     effect: Effect
     necrosis: Necrosis
-    liver_drift: LiverDrift
+    lab_effects: LabEffects
+    lab_rules: LabRules = LabRules()
+    beyond_progression: BeyondProgression | None = None
     adverse_events: AdverseEvents
 
 

@@ -21,6 +21,7 @@ import functools
 import numpy as np
 import simpy
 
+from hccsim.analysis.ctcae import treatment_emergent_events
 from hccsim.simulator.cohort import Criteria, Preset, draw_eligible
 from hccsim.simulator.patient import HORIZON, Context, Course
 from hccsim.simulator.records import Buffers, Columns
@@ -122,4 +123,33 @@ def simulate_batch(
         course = Course(ctx, start + i, s, b, buf, policy, entry[i])
         env.process(_process(env, course, 0.0))
     env.run()
-    return buf.to_columns(replicate)
+    tables = buf.to_columns(replicate)
+    tables["adverse_events"] = _with_lab_events(tables, buf.lab_actions)
+    return tables
+
+
+def _with_lab_events(tables, lab_actions) -> Columns:
+    """The event-based adverse events with the lab-based ones added: graded from the batch's
+    labs by CTCAE v5.0 as treatment-emergent worsening on each line (``analysis.ctcae``), with
+    the dose actions that the simulated physician took on those lab values."""
+    lab = treatment_emergent_events(tables)
+    if len(lab["patient_id"]) and lab_actions:
+        action = lab["action"].copy()
+        key = list(
+            zip(lab["patient_id"].tolist(), lab["line"].tolist(), lab["term"].tolist(), strict=True)
+        )
+        onset, end = lab["onset_day"], lab["end_day"]
+        rows: dict[tuple, list[int]] = {}
+        for i, k in enumerate(key):
+            rows.setdefault(k, []).append(i)
+        for pid, actions in lab_actions:
+            for line, term, day, what in actions:
+                for i in rows.get((pid, line, term), []):
+                    if onset[i] <= day + 1e-9 and day <= end[i] + 1e-9:
+                        action[i] = what
+                        break
+        lab["action"] = action
+    events = tables["adverse_events"]
+    joined = {c: np.concatenate([events[c], lab[c]]) for c in events}
+    order = np.argsort(joined["patient_id"], kind="stable")
+    return {c: v[order] for c, v in joined.items()}

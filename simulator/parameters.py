@@ -15,10 +15,18 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from hccsim.simulator.catalogue import Therapy, catalogue
+import numpy as np
+
+from hccsim.simulator.catalogue import LAB_ANALYTES, Therapy, catalogue
+from hccsim.simulator.disease.labs import LabParams
 from hccsim.simulator.yamlio import parse_yaml_text
 
-_SECTIONS = ("tumour", "death", "policy", "toxicity", "afp", "liver")
+_SECTIONS = ("tumour", "death", "policy", "toxicity", "afp", "decompensation", "status")
+#: Lab parameters: one block per analyte (disease/labs.py), six constants each.
+_LAB_FIELDS = (
+    "washout_per_day", "burden", "visit_sd", "susceptibility_sd_log", "baseline_median",
+    "baseline_sd_log",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,7 @@ class DeathParams:
     reference_burden_cm3: float
     burden_exponent: float
     log_hr_ecog: float
+    log_hr_decompensated: float
     log_hr_mvi: float
     log_hr_ehm: float
     log_hr_albi: float
@@ -71,6 +80,9 @@ class PolicyParams:
     next_line_logit_intercept: float
     next_line_logit_per_line: float
     next_line_logit_per_ecog: float
+    next_line_logit_per_albi: float
+    next_line_logit_decompensated: float
+    albi_reference: float
     gap_median_days: float
     gap_sd_log: float
 
@@ -89,12 +101,22 @@ class AfpParams:
 
 
 @dataclass(frozen=True, slots=True)
-class LiverParams:
-    albumin_visit_sd: float
-    bilirubin_visit_sd_log: float
-    inr_visit_sd_log: float
-    albumin_per_log_burden: float
-    log_bilirubin_per_log_burden: float
+class DecompensationParams:
+    ascites_rate_per_month: float
+    ascites_log_hr_per_albi: float
+    encephalopathy_rate_per_month: float
+    encephalopathy_log_hr_per_albi: float
+    albi_reference: float
+
+
+@dataclass(frozen=True, slots=True)
+class StatusParams:
+    worsening_rate_per_month: float
+    reference_burden_cm3: float
+    burden_exponent: float
+    log_hr_per_albi: float
+    log_hr_decompensated: float
+    albi_reference: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +125,7 @@ class AEParams:
     rate_per_day: float
     grade_probs: tuple[float, float, float, float, float]
     duration_days: float
+    hold_at_grade: int
     stop_at_grade: int
 
 
@@ -118,11 +141,13 @@ class DrugParams:
     responder_resistance_rate_per_day: float | None
     necrosis_rate_per_day: float
     viable_floor: float
-    albumin_g_dl_per_month: float
-    log_bilirubin_per_month: float
+    lab_effects_per_day: np.ndarray  # per analyte (disease/labs.py ANALYTES order)
+    lab_rules: tuple
+    beyond_progression: float
     cycle_days: int
     typical_duration_days: float
     reduction_levels: tuple[float, ...]
+    reduction_levels_below_60kg: tuple[float, ...] | None
     reduce_after_hold: bool
     afp_min: float | None
     requires_prior: tuple[str, ...]
@@ -142,7 +167,9 @@ class ModelParameters:
     policy: PolicyParams
     toxicity: ToxicityParams
     afp: AfpParams
-    liver: LiverParams
+    decompensation: DecompensationParams
+    status: StatusParams
+    labs: LabParams
     drugs: Mapping[str, DrugParams]
 
 
@@ -152,7 +179,8 @@ _CLASSES = {
     "policy": PolicyParams,
     "toxicity": ToxicityParams,
     "afp": AfpParams,
-    "liver": LiverParams,
+    "decompensation": DecompensationParams,
+    "status": StatusParams,
 }
 
 _DRUG_EFFECT_KEYS = (
@@ -188,8 +216,8 @@ def _drug_flat(therapy: Therapy) -> dict[str, Any]:
             therapy.necrosis if key in ("necrosis_rate_per_day", "viable_floor") else therapy.effect
         )
         flat[key] = getattr(source, "rate_per_day" if key == "necrosis_rate_per_day" else key)
-    flat["albumin_g_dl_per_month"] = therapy.liver_drift.albumin_g_dl_per_month
-    flat["log_bilirubin_per_month"] = therapy.liver_drift.log_bilirubin_per_month
+    for analyte, value in therapy.lab_effects.per_month.items():
+        flat[f"lab_effects.{analyte}"] = value
     for term, ae in therapy.adverse_events.terms.items():
         flat[f"ae.{term}.rate_per_month"] = ae.rate_per_month
         flat[f"ae.{term}.duration_days"] = ae.duration_days
@@ -208,6 +236,14 @@ def default_flat() -> dict[str, Any]:
             raise ValueError(f"params/default.yaml: section {section} must give exactly {names}")
         for name in names:
             flat[f"{section}.{name}"] = float(values[name])
+    labs = tree["labs"]
+    if sorted(labs) != sorted(LAB_ANALYTES):
+        raise ValueError(f"params/default.yaml: section labs must give exactly {LAB_ANALYTES}")
+    for analyte in LAB_ANALYTES:
+        if sorted(labs[analyte]) != sorted(_LAB_FIELDS):
+            raise ValueError(f"params/default.yaml: labs.{analyte} must give exactly {_LAB_FIELDS}")
+        for name in _LAB_FIELDS:
+            flat[f"labs.{analyte}.{name}"] = float(labs[analyte][name])
     for name, therapy in catalogue().items():
         for key, value in _drug_flat(therapy).items():
             flat[f"drugs.{name}.{key}"] = value
@@ -364,7 +400,9 @@ def _walk(value: Any, path: list[str], node: dict, defaults, problems) -> None:
 def _may_be_negative(path: str) -> bool:
     leaf = path.rsplit(".", 1)[-1]
     return (
-        leaf.startswith(("log_hr", "next_line_logit", "albumin_", "log_bilirubin", "background_"))
+        leaf.startswith(("log_hr", "next_line_logit", "background_"))
+        or leaf in LAB_ANALYTES  # drugs.X.lab_effects.<analyte>: either sign
+        or leaf == "burden"
         or leaf.endswith("_reference")
         or leaf == "burden_slope"
     )
@@ -394,6 +432,7 @@ def build(flat: Mapping[str, Any]) -> ModelParameters:
                 rate_per_day=flat[f"{p}ae.{term}.rate_per_month"] / 30.4375,
                 grade_probs=ae.grades,
                 duration_days=flat[f"{p}ae.{term}.duration_days"],
+                hold_at_grade=ae.hold_at_grade,
                 stop_at_grade=ae.stop_at_grade,
             )
             for term, ae in therapy.adverse_events.terms.items()
@@ -403,14 +442,24 @@ def build(flat: Mapping[str, Any]) -> ModelParameters:
             code=therapy.code,
             kind=therapy.kind,
             **{key: flat[p + key] for key in _DRUG_EFFECT_KEYS},
-            albumin_g_dl_per_month=flat[p + "albumin_g_dl_per_month"],
-            log_bilirubin_per_month=flat[p + "log_bilirubin_per_month"],
+            lab_effects_per_day=np.array([flat[f"{p}lab_effects.{a}"] for a in LAB_ANALYTES])
+            / 30.4375,
+            lab_rules=therapy.lab_rules.rules,
+            beyond_progression=therapy.beyond_progression.probability
+            if therapy.beyond_progression
+            else 0.0,
             cycle_days=therapy.dosing.cycle_days,
             typical_duration_days=therapy.typical_duration.months * 30.4375,
             reduction_levels=therapy.dosing.reduction_levels,
+            reduction_levels_below_60kg=therapy.dosing.reduction_levels_below_60kg,
             reduce_after_hold=therapy.dosing.reduce_after_hold,
             afp_min=therapy.restrictions.afp_min,
             requires_prior=therapy.restrictions.requires_prior,
             adverse_events=aes,
         )
-    return ModelParameters(version=str(_default_tree()["version"]), drugs=drugs, **sections)
+    labs = LabParams(
+        *(np.array([flat[f"labs.{a}.{f}"] for a in LAB_ANALYTES]) for f in _LAB_FIELDS)
+    )
+    return ModelParameters(
+        version=str(_default_tree()["version"]), drugs=drugs, labs=labs, **sections
+    )

@@ -21,11 +21,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hccsim.simulator.disease import tumour
+from hccsim.simulator.disease import labs, tumour
 from hccsim.simulator.disease.afp import capped, observed_afp, true_log_afp
-from hccsim.simulator.disease.liver import liver_labs
 from hccsim.simulator.disease.progression import new_lesion
-from hccsim.simulator.disease.survival import DEATH, DeathHazard, Hazards
+from hccsim.simulator.disease.survival import (
+    ASCITES,
+    DEATH,
+    ENCEPHALOPATHY,
+    N_PROCESSES,
+    VASCULAR_INVASION,
+    DeathHazard,
+    Hazards,
+)
 from hccsim.simulator.disease.toxicity import LineToxicity
 from hccsim.simulator.history import MAX_PRIOR, prior_lines
 from hccsim.simulator.imaging import Radiologist
@@ -35,13 +42,24 @@ from hccsim.simulator.records import PATIENT_COLS, Buffers
 from hccsim.simulator.streams import BlockStream, PatientStreams, Purpose
 
 # Scheduled decision kinds, in their same-day order (random events come before any of them).
-IMAGING, AE_ONSET, AE_RESOLVED, LINE_START, HORIZON = range(5)
+IMAGING, AE_ONSET, AE_RESOLVED, LAB_ACTION, LINE_START, HORIZON = range(6)
+#: What a lab visit can trigger under the regimen's dose rules.
+LAB_HOLD, LAB_STOP, LAB_RESUME = range(3)
+#: A hold for a lab value that has not resolved after this long ends the regimen (days).
+LAB_HOLD_MAX_DAYS = 84.0
+#: The AE term of each analyte's dose rule.
+RULE_TERMS = {
+    "urine_protein_g_24h": "proteinuria", "platelets_10e9_l": "platelet_count_decreased",
+    "ast_u_l": "ast_increased", "alt_u_l": "alt_increased",
+    "bilirubin_mg_dl": "blood_bilirubin_increased", "albumin_g_dl": "hypoalbuminemia",
+    "haemoglobin_g_dl": "anemia", "ammonia_umol_l": "ammonia_increased", "inr": "inr_increased",
+}  # fmt: skip
 INF = math.inf
 #: Up-front biology draws after the lesions: growth, shared kill sensitivity, AE
-#: susceptibility, AFP slope (normals); immune responsiveness and cause of death (uniforms).
+#: susceptibility, AFP slope (normals); immune responsiveness and cause of death (uniforms);
+#: then lab baselines and lab susceptibilities (normals, one per analyte each).
 _N_EXTRA_NORMALS = 4
 _N_EXTRA_UNIFORMS = 2
-N_LAB_VALUES = 11
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,7 @@ class Context:
     imaging_window: float  # days either side
     lab_interval: float  # days
     horizon: float  # days of follow-up from the index start
+    labs_off_treatment: bool = True  # lab draws between lines and after the last one too
     streams: tuple[tuple[str, ...], ...] = ()  # the preset's prior sequences, by stream index
     history_known: bool = False  # prior lines come from treatment streams (or first line)
     quadrature_step: float = 14.0
@@ -67,50 +86,14 @@ class Context:
 
 class Course:
     __slots__ = (
-        "afp_slope",
-        "b",
-        "block",
-        "buf",
-        "ctx",
-        "di",
-        "drug",
-        "entry_day",
-        "exposure",
-        "growth",
-        "hazards",
-        "hold_until",
-        "holds",
-        "img",
-        "lesions",
-        "level",
-        "line",
-        "line_start",
-        "log_afp0",
-        "log_v0",
-        "log_vv0",
-        "new_mvi",
-        "next",
-        "on_drug_since",
-        "pid",
-        "policy",
-        "pos",
-        "progression",
-        "radiologist",
-        "received",
-        "reductions",
-        "responsive",
-        "seeds",
-        "segments",
-        "sens_shared",
-        "streams",
-        "susceptibility",
-        "t_ae",
-        "t_img",
-        "t_line",
-        "tox",
-        "tox_rng",
-        "u_cause",
-        "visit",
+        "afp_slope", "b", "beyond", "block", "buf", "ctx", "di", "drug", "entry_day", "exposure",
+        "growth", "hazards", "hold_until", "holds", "img", "lab_actions", "lab_days",
+        "lab_held", "lab_kind", "lab_noise", "lab_rule", "lab_segments", "lab_since", "labs",
+        "lesions", "level", "levels", "line", "line_start", "lines_done", "log_afp0", "log_v0",
+        "log_vv0", "new_mvi", "next", "on_drug_since", "pid", "policy", "pos", "progression",
+        "radiologist", "received", "reductions", "responsive", "seeds", "segments",
+        "sens_shared", "streams", "susceptibility", "t_ae", "t_img", "t_lab", "t_line", "tox",
+        "tox_rng", "u_cause", "visit",
     )  # fmt: skip
 
     def __init__(
@@ -130,6 +113,7 @@ class Course:
         z = bio.standard_normal(tumour.N_NORMALS + _N_EXTRA_NORMALS)
         u = bio.random(tumour.N_UNIFORMS + _N_EXTRA_UNIFORMS)
         death_budget = float(bio.standard_exponential())
+        z_lab = bio.standard_normal((2, labs.N))
         z_growth, z_kill, z_ae, z_afp = z[tumour.N_NORMALS :].tolist()
         self.responsive, self.u_cause = u[tumour.N_UNIFORMS :].tolist()
         self.sens_shared = z_kill
@@ -150,6 +134,31 @@ class Course:
             u[: tumour.N_UNIFORMS],
         )
         self.lesions = lz
+        lz.set_segment(0.0, 0.0, 0.0, 1.0, 0.0)
+        volumes = lz.volumes_grid(np.zeros(1))
+        self.log_v0 = math.log(tumour.SPHERE_CM3 * float(volumes[0][0]))
+        self.log_vv0 = math.log(max(tumour.SPHERE_CM3 * float(volumes[1][0]), 1e-6))
+        self.log_afp0 = math.log(b["afp_ng_ml"])
+        # Labs: baselines, susceptibilities, and the visit noise of the whole lab grid.
+        self.labs = labs.LabState(
+            labs.baseline(b, p.labs, z_lab[0]),
+            np.exp(p.labs.susceptibility_sd_log * z_lab[1]),
+            p.labs,
+            self.log_v0,
+        )
+        self.lab_segments = [self.labs.snapshot()]
+        self.lab_days = np.arange(0.0, ctx.horizon + 1e-9, ctx.lab_interval)
+        self.lab_noise = streams.keyed(Purpose.LABS, 0, 0).standard_normal(
+            (len(self.lab_days), labs.N + 1)
+        )
+        self.t_lab, self.lab_kind, self.lab_rule, self.lab_held, self.lab_since = (
+            INF,
+            -1,
+            None,
+            None,
+            INF,
+        )
+        self.lab_actions: list[tuple[int, str, float, str]] = []
         death = DeathHazard(
             p.death,
             lz,
@@ -162,18 +171,14 @@ class Course:
             afp=b["afp_ng_ml"],
         )
         self.progression = streams.keyed(Purpose.PROGRESSION, 0, 0)
-        budgets = np.array([death_budget, *self.progression.standard_exponential(2)])
-        self.hazards = Hazards(death, p.tumour, bool(b["mvi"]), budgets)
+        budgets = np.array([death_budget, *self.progression.standard_exponential(N_PROCESSES - 1)])
+        self.hazards = Hazards(death, p, self.labs, b, budgets)
         self.new_mvi = False
         self.seeds: list[float] = []
-        lz.set_segment(0.0, 0.0, 0.0, 1.0, 0.0)
-        volumes = lz.volumes_grid(np.zeros(1))
-        self.log_v0 = math.log(tumour.SPHERE_CM3 * float(volumes[0][0]))
-        self.log_vv0 = math.log(max(tumour.SPHERE_CM3 * float(volumes[1][0]), 1e-6))
-        self.log_afp0 = math.log(b["afp_ng_ml"])
         self.segments = [self._snapshot()]
         self.radiologist = Radiologist(p.tumour, buf, pid)
         self.exposure: list[tuple[float, float, float, DrugParams, int]] = []
+        self.lines_done: list[tuple[float, float]] = []
         # Prior lines (index-line cohorts): placed before day 0 from the preset's stream.
         prior = ctx.streams[b["stream"]] if b["stream"] >= 0 else ()
         history_normals = bio.standard_normal(2 * MAX_PRIOR)
@@ -198,6 +203,8 @@ class Course:
             t, kind = self.t_ae, AE_ONSET
         if self.hold_until < t:
             t, kind = self.hold_until, AE_RESOLVED
+        if self.t_lab < t:
+            t, kind = self.t_lab, LAB_ACTION
         if self.t_line < t:
             t, kind = self.t_line, LINE_START
         if self.ctx.horizon <= t:
@@ -205,8 +212,8 @@ class Course:
         return t, kind
 
     def next_random_event(self, now: float, t_next: float) -> tuple[float | None, int]:
-        """The first of death and new vascular invasion before ``t_next`` (new lesions seeded
-        in the meantime are kept and join the lesions at the next event or decision)."""
+        """The first of death, new vascular invasion, ascites, encephalopathy and an ECOG
+        worsening before ``t_next`` (new lesions seeded meanwhile join at the next event)."""
         j, t, seeds = self.hazards.advance(now, t_next, self.ctx.quadrature_step, self._budget)
         self.seeds = seeds
         return t, j
@@ -223,6 +230,8 @@ class Course:
         # Every seed draws its attributes (the stream stays aligned); those past the cap go.
         drawn = [(seeded, new_lesion(p, self.growth, self.progression)) for seeded in self.seeds]
         self.lesions.add(drawn[: max(room, 0)])
+        if any(at["organ"] != tumour.LIVER for _, at in drawn[: max(room, 0)]):
+            self.hazards.extrahepatic_spread()
         self.seeds = []
         self._segment(t)
         self.hazards.refresh()
@@ -233,9 +242,14 @@ class Course:
             self.die(t)
             return True
         self._add_seeds(t)
-        # New macrovascular invasion: seen at the next scan; raises the death hazard from now.
-        self.hazards.vascular_invasion()
-        self.new_mvi = True
+        self.hazards.event(kind)
+        if kind == VASCULAR_INVASION:  # seen at the next scan
+            self.new_mvi = True
+        elif kind in (ASCITES, ENCEPHALOPATHY) and self.drug is not None:
+            term = "ascites" if kind == ASCITES else "hepatic_encephalopathy"
+            grade = 1 + (self.hazards.ascites if kind == ASCITES else self.hazards.encephalopathy)
+            self._ae_row(term, grade, t, t, "none")
+        self._schedule_lab(t)
         return False
 
     def handle(self, t: float, kind: int) -> bool:
@@ -244,12 +258,16 @@ class Course:
         if kind == IMAGING:
             self._imaging(t)
         elif kind == AE_ONSET:
-            return self._ae_onset(t)
+            if self._ae_onset(t):
+                return True
         elif kind == AE_RESOLVED:
             self._resume(t)
+        elif kind == LAB_ACTION:
+            self._lab_action(t)
         elif kind == LINE_START:
             nxt, self.next, self.t_line = self.next, None, INF
             self._start_line(t, nxt.position, nxt.drug)
+        self._schedule_lab(t)
         return False
 
     # -- lines -----------------------------------------------------------------------------
@@ -269,12 +287,17 @@ class Course:
             drug.necrosis_rate_per_day if on else 0.0,
         )
         self.segments.append(self._snapshot())
+        self.labs.set_segment(t, drug.lab_effects_per_day if on else None, self.di)
+        self.lab_segments.append(self.labs.snapshot())
 
     def _start_line(self, t: float, pos: int, drug: DrugParams) -> None:
         p = self.ctx.params
         self.line += 1
         self.pos, self.drug, self.line_start = pos, drug, t
         self.level, self.di, self.holds, self.reductions = 0, 1.0, 0, 0
+        heavy = self.b["weight_kg"] >= 60.0 or drug.reduction_levels_below_60kg is None
+        self.levels = drug.reduction_levels if heavy else drug.reduction_levels_below_60kg
+        self.beyond = False
         self.received.append(drug.name)
         # The line's treatment stream: the drug-effect draw first, then the AE process.
         self.tox_rng = self.streams.keyed(Purpose.TREATMENT, self.line, drug.code)
@@ -293,6 +316,7 @@ class Course:
         self.tox = LineToxicity.for_drug(drug)
         self.t_ae = self.tox.next_action_onset(t, self.susceptibility, self.tox_rng)
         self.hold_until = INF
+        self.lab_held = None
         self.img = BlockStream(
             self.streams.keyed(Purpose.IMAGING, self.line, drug.code), tumour.MAX_LESIONS
         )
@@ -329,9 +353,11 @@ class Course:
                 self.holds,
             )
         )
+        self.lines_done.append((self.line_start, t))
         self.drug = None
         self.di = 0.0
-        self.t_img = self.t_ae = self.hold_until = INF
+        self.t_img = self.t_ae = self.hold_until = self.t_lab = INF
+        self.lab_held = None
         self.lesions.set_drug(0.0, 0.0)
         self._segment(t)
         if reason in ("death", "end_of_follow_up"):
@@ -342,8 +368,16 @@ class Course:
         history = (
             self.received if self.ctx.history_known or int(self.b["index_line"]) == 1 else None
         )
+        h = self.hazards
         nxt = self.policy.after_line(
-            self.pos, self.line, self.b["ecog"], self.true_afp(t), history, rng
+            self.pos,
+            self.line,
+            h.ecog,
+            self.albi(t),
+            h.decompensated,
+            self.true_afp(t),
+            history,
+            rng,
         )
         if nxt is not None:
             self.next, self.t_line = nxt, t + nxt.gap_days
@@ -359,6 +393,11 @@ class Course:
         )
         return float(capped(self.ctx.params.afp, raw))
 
+    def albi(self, t: float) -> float:
+        """The patient's latent ALBI at ``t`` within the current segment."""
+        d3 = self.lesions.volumes_grid(np.array([t]))[0]
+        return float(self.hazards.albi(np.array([t]), d3)[0])
+
     # -- imaging -----------------------------------------------------------------------------
     def _schedule_imaging(self) -> None:
         self.visit += 1
@@ -371,10 +410,91 @@ class Course:
             self.lesions, t, self.line, self.visit, self.block[0], False, self.new_mvi
         )
         self.new_mvi = False
-        if resp[0 if self.ctx.criterion == "recist1.1" else 1] == "PD":
-            self._end_line(t, "progression")
-        else:
+        if resp[0 if self.ctx.criterion == "recist1.1" else 1] != "PD":
             self._schedule_imaging()
+            return
+        drug = self.drug
+        if not self.beyond and drug.beyond_progression > 0.0:
+            # Immunotherapy beyond a first radiological progression, for some patients: the
+            # next progression ends the line.
+            u = float(self.streams.keyed(Purpose.BEYOND, self.line, drug.code).random())
+            if u < drug.beyond_progression:
+                self.beyond = True
+                self._schedule_imaging()
+                return
+        self._end_line(t, "progression")
+
+    # -- dose rules on lab values ------------------------------------------------------------
+    def _schedule_lab(self, now: float) -> None:
+        """The next lab visit, before the next other decision, at which a dose rule of the
+        regimen fires (hold, stop) or a held rule lets the regimen resume."""
+        self.t_lab = INF
+        drug = self.drug
+        if drug is None or not drug.lab_rules or (self.lab_held is None and self.di <= 0.0):
+            return
+        until = min(self.t_img, self.t_ae, self.hold_until, self.t_line, self.ctx.horizon)
+        k0 = int(np.searchsorted(self.lab_days, now, side="right"))
+        k1 = int(np.searchsorted(self.lab_days, until, side="right"))
+        if k0 >= k1:
+            return
+        days = self.lab_days[k0:k1]
+        d3 = self.lesions.volumes_grid(days)[0]
+        latent = self.labs.latent(days, np.log(np.maximum(tumour.SPHERE_CM3 * d3, 1e-9)))
+        observed = labs.observe(latent, self.lab_noise[k0:k1, : labs.N], self.ctx.params.labs)
+        if self.lab_held is not None:
+            rule = self.lab_held
+            v = observed[:, labs.ANALYTES.index(rule.lab)] / _scale(rule)
+            back = v < rule.resume if rule.direction == "high" else v >= rule.resume
+            late = days - self.lab_since > LAB_HOLD_MAX_DAYS
+            hits = np.flatnonzero(back | late)
+            if len(hits):
+                k = int(hits[0])
+                self.t_lab, self.lab_rule = float(days[k]), rule
+                self.lab_kind = LAB_RESUME if back[k] else LAB_STOP
+            return
+        first, kind, which = len(days), -1, None
+        none = np.empty(0, dtype=int)
+        for rule in drug.lab_rules:
+            v = observed[:, labs.ANALYTES.index(rule.lab)] / _scale(rule)
+            high = rule.direction == "high"
+            stop = (
+                none
+                if rule.stop is None
+                else np.flatnonzero(v > rule.stop if high else v < rule.stop)
+            )
+            hold = (
+                none
+                if rule.hold is None
+                else np.flatnonzero(v >= rule.hold if high else v < rule.hold)
+            )
+            for hits, k_kind in ((stop, LAB_STOP), (hold, LAB_HOLD)):
+                if len(hits) and (hits[0] < first or (hits[0] == first and k_kind == LAB_STOP)):
+                    first, kind, which = int(hits[0]), k_kind, rule
+        if which is not None:
+            self.t_lab, self.lab_kind, self.lab_rule = float(days[first]), kind, which
+
+    def _lab_action(self, t: float) -> None:
+        rule, kind = self.lab_rule, self.lab_kind
+        self.t_lab = INF
+        term = RULE_TERMS[rule.lab]
+        if kind == LAB_STOP:
+            self.lab_actions.append((self.line, term, t, "drug_withdrawn"))
+            self._end_line(t, "toxicity")
+        elif kind == LAB_HOLD:
+            if self.drug.reduce_after_hold and self.level + 1 >= len(self.levels):
+                self.lab_actions.append((self.line, term, t, "drug_withdrawn"))
+                self._end_line(t, "toxicity")
+                return
+            self.lab_actions.append((self.line, term, t, "dose_held"))
+            self._close_exposure(t)
+            self.holds += 1
+            self.t_ae = INF
+            self.di = 0.0
+            self.lab_held, self.lab_since = rule, t
+            self._segment(t)
+        else:  # resume
+            self.lab_held = None
+            self._resume(t)
 
     # -- adverse events ----------------------------------------------------------------------
     def _ae_onset(self, t: float) -> bool:
@@ -384,7 +504,7 @@ class Course:
             self._ae_row(ae.term, grade, t, t, "death")
             self.finish(t, died=True, cause="adverse_event")
             return True
-        last_level = self.level + 1 >= len(drug.reduction_levels)
+        last_level = self.level + 1 >= len(self.levels)
         if grade >= ae.stop_at_grade or (drug.reduce_after_hold and last_level):
             self._ae_row(ae.term, grade, t, t + duration, "drug_withdrawn")
             self._end_line(t, "toxicity")
@@ -403,7 +523,7 @@ class Course:
         if drug.reduce_after_hold:
             self.level += 1
             self.reductions += 1
-        self.di = drug.reduction_levels[self.level]
+        self.di = self.levels[self.level]
         self.hold_until = INF
         self._segment(t)
         self.on_drug_since = t
@@ -440,6 +560,8 @@ class Course:
         self.buf.patients.append(tuple(row[c] for c in PATIENT_COLS))
         self._minor_adverse_events()
         self._labs(t)
+        if self.lab_actions:
+            self.buf.lab_actions.append((self.pid, self.lab_actions))
 
     def _minor_adverse_events(self) -> None:
         by_line: dict[int, list] = {}
@@ -478,31 +600,46 @@ class Course:
         return total, viable
 
     def _labs(self, last: float) -> None:
-        ctx = self.ctx
-        days = np.arange(0.0, last + 1e-9, ctx.lab_interval)
-        if not len(days):
+        """Lab draws on the grid up to the last follow-up (only during lines unless the
+        scenario observes labs off treatment too), from the same noise as the dose rules."""
+        k = np.flatnonzero(self.lab_days <= last + 1e-9)
+        if not self.ctx.labs_off_treatment:
+            days = self.lab_days[k]
+            during = np.zeros(len(k), dtype=bool)
+            for start, end in self.lines_done:
+                during |= (days >= start - 1e-9) & (days <= end + 1e-9)
+            k = k[during]
+        if not len(k):
             return
-        p = ctx.params
+        days = self.lab_days[k]
+        p = self.ctx.params
         logv, logvv = self.log_volumes_at(days)
-        z = self.streams.keyed(Purpose.LABS, 0, 0).standard_normal((len(days), 4))
-        drift = [
-            (a, b_, d.albumin_g_dl_per_month, d.log_bilirubin_per_month)
-            for a, b_, _, d, _ in self.exposure
-        ]
-        b = self.b
-        alb, bil, inr, albi = liver_labs(
-            p.liver,
-            days,
-            logv - self.log_v0,
-            b["albumin_g_dl"],
-            b["bilirubin_mg_dl"],
-            b["inr"],
-            drift,
-            z[:, :3],
-        )
+        latent = labs.latent_at(self.labs, self.lab_segments, days, logv)
+        observed = labs.observe(latent, self.lab_noise[k, : labs.N], p.labs)
         afp = observed_afp(
-            p.afp, true_log_afp(self.log_afp0, self.afp_slope, logvv - self.log_vv0), z[:, 3]
+            p.afp,
+            true_log_afp(self.log_afp0, self.afp_slope, logvv - self.log_vv0),
+            self.lab_noise[k, labs.N],
         )
-        values = np.full((len(days), N_LAB_VALUES), np.nan)
-        values[:, :5] = np.column_stack([alb, bil, inr, albi, afp])
+        alb, bil = observed[:, labs.ALB], observed[:, labs.BIL]
+        values = np.column_stack(
+            [
+                alb,
+                bil,
+                observed[:, labs.INR],
+                labs.albi(alb, bil),
+                afp,
+                observed[:, labs.AST],
+                observed[:, labs.ALT],
+                observed[:, labs.PLT],
+                observed[:, labs.HB],
+                observed[:, labs.NH3],
+                observed[:, labs.UPROT],
+            ]
+        )
         self.buf.labs.append((self.pid, days, values))
+
+
+def _scale(rule) -> float:
+    """The unit of a rule's thresholds: 1, or the analyte's upper limit of normal."""
+    return float(labs.ULN[labs.ANALYTES.index(rule.lab)]) if rule.scale == "uln" else 1.0

@@ -3,7 +3,10 @@
 The scenario gives the treatment sequence from the index line on. When a line ends for any
 reason but death, the patient receives the next regimen of the sequence with probability
 
-    logit p = intercept + per_line * (line - 1) + per_ecog * ECOG
+    logit p = intercept + per_line (line - 1) + per_ecog ECOG + per_albi (ALBI - ref)
+              + decompensated (ascites or encephalopathy)
+
+(ECOG, ALBI and decompensation as they are at that time)
 
 after a log-normal gap; otherwise, or when the sequence is exhausted or reaches best supportive
 care, the patient goes on without systemic therapy. A regimen whose label restrictions the
@@ -13,8 +16,8 @@ can only be checked when the whole history is simulated (a first-line cohort); f
 cohort the lines before the index line are not simulated yet (the populations issue draws them),
 so those restrictions are taken as met.
 
-Interim (foundation issue): the fitness terms use baseline ECOG; the liver and status issue
-makes them depend on the current ALBI and ECOG and adds clinical deterioration.
+Immunotherapy may continue beyond a first radiological progression (the regimen's
+``beyond_progression`` probability; the next progression ends the line): see ``patient.py``.
 """
 
 from __future__ import annotations
@@ -61,11 +64,14 @@ class LinePolicy:
         position: int,
         line: int,
         ecog: float,
+        albi: float,
+        decompensated: bool,
         afp: float,
         received: Sequence[str] | None,
         rng: np.random.Generator,
     ) -> NextLine | None:
-        """The next line after the line at sequence ``position`` (number ``line``) ended."""
+        """The next line after the line at sequence ``position`` (number ``line``) ended, given
+        the patient's ECOG, latent ALBI, decompensation and AFP at that time."""
         u_fit, z_gap = rng.random(), rng.standard_normal()
         nxt = self.first_active(position + 1, afp, received)
         if nxt is None:
@@ -75,6 +81,8 @@ class LinePolicy:
             p.next_line_logit_intercept
             + p.next_line_logit_per_line * (line - 1)
             + p.next_line_logit_per_ecog * ecog
+            + p.next_line_logit_per_albi * (albi - p.albi_reference)
+            + p.next_line_logit_decompensated * decompensated
         )
         if u_fit >= 1.0 / (1.0 + math.exp(-logit)):
             return None

@@ -28,7 +28,15 @@ Columns = dict[str, np.ndarray]
 class Buffers:
     """Row buffers of one batch."""
 
-    __slots__ = ("adverse_events", "assessments", "labs", "lesions", "lines", "patients")
+    __slots__ = (
+        "adverse_events",
+        "assessments",
+        "lab_actions",
+        "labs",
+        "lesions",
+        "lines",
+        "patients",
+    )
 
     def __init__(self) -> None:
         self.patients: list[tuple] = []
@@ -39,6 +47,8 @@ class Buffers:
         self.labs: list[tuple[int, np.ndarray, np.ndarray]] = []
         #: lesion chunks: (patient_id, line, visit, day, static arrays..., diameters, viable)
         self.lesions: list[tuple] = []
+        #: dose actions taken on lab values: (patient_id, [(line, term, day, action), ...])
+        self.lab_actions: list[tuple[int, list]] = []
 
     def to_columns(self, replicate: int) -> dict[str, Columns]:
         """All six tables as numpy columns in patient order, ``replicate`` filled in."""

@@ -7,8 +7,8 @@ what is allowed, for example::
     scenarios/x.yaml: observation.imaging_weeks: -4 is not allowed; expected a positive number of weeks, e.g. 6
 
 Sections in this version: ``name``, ``description``, ``seed``, ``replicates``, ``population``,
-``cohort``, ``treatment``, ``observation``, ``parameters``. Later versions add ``analysis``,
-``power`` and ``sweep``; until then they are reported as unknown keys.
+``cohort``, ``treatment``, ``observation``, ``analysis`` (the data cut so far), ``parameters``.
+Later versions add ``power`` and ``sweep``; until then they are reported as unknown keys.
 """
 
 from __future__ import annotations
@@ -240,6 +240,10 @@ class Observation(_Section):
         le=60,
     )
     lab_weeks: float = _f(2.0, expected="a positive number of weeks, e.g. 2", gt=0, le=52)
+    labs_off_treatment: bool = _f(
+        True,
+        expected="true (labs throughout follow-up) or false (labs only during treatment lines)",
+    )
     max_follow_up_months: float = _f(
         36.0, expected="a positive number of months up to 240, e.g. 36", gt=0, le=240
     )
@@ -260,6 +264,15 @@ class Observation(_Section):
                 },
             )
         return self
+
+
+class Analysis(_Section):
+    data_cut_months: float | None = _f(
+        None,
+        expected="a positive number of months after the study start (the first entry), e.g. 27.5 (or leave it out: no data cut)",
+        gt=0,
+        le=600,
+    )
 
 
 class Scenario(_Section):
@@ -290,8 +303,9 @@ class Scenario(_Section):
     )
     observation: Observation = _f(
         Observation(),
-        expected="a mapping with imaging_weeks, imaging_window_days, lab_weeks, max_follow_up_months",
+        expected="a mapping with imaging_weeks, imaging_window_days, lab_weeks, labs_off_treatment, max_follow_up_months",
     )
+    analysis: Analysis = _f(Analysis(), expected="a mapping with data_cut_months")
     parameters: dict[str, Any] = _f(
         {},
         expected="a mapping of model parameters to override (hccsim list parameters), e.g. {death: {burden_exponent: 0.4}}",

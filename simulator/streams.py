@@ -36,7 +36,8 @@ class Purpose(IntEnum):
     ALLOCATION = 6  # per replicate: arm allocation lists
     ACCRUAL = 7  # per replicate: entry times
     TOXICITY_MINOR = 8  # per line: lower-grade adverse events, filled in afterwards
-    PROGRESSION = 9  # per patient: new-lesion and vascular-invasion budgets and new lesions
+    PROGRESSION = 9  # per patient: budgets of the competing events, new lesions' attributes
+    BEYOND = 10  # per line: whether immunotherapy continues beyond a first progression
 
 
 def draw_root_seed() -> int:

@@ -104,6 +104,7 @@ parameters:
     log_hr_ehm: 0.0
     log_hr_albi: 0.0
     log_hr_log10_afp: 0.0
+    log_hr_decompensated: 0.0
     background_gompertz_log_rate_at_70: -40.0
     lethal_burden_rate_per_month: 0.0
 """

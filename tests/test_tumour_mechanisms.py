@@ -11,6 +11,7 @@ from lifelines.statistics import logrank_test
 
 from hccsim.analysis.endpoints import progression_free_survival
 from hccsim.analysis.summary import summarise_replicate
+from hccsim.simulator import parameters
 from hccsim.simulator.disease import tumour
 from hccsim.simulator.scenario import Scenario
 from hccsim.simulator.studies.run import simulate_replicates
@@ -52,29 +53,25 @@ def test_without_kill_a_lesion_grows_at_its_rate():
     )
 
 
-NO_EFFECT = {
-    "drugs": {
-        "ramucirumab": {
-            "kill_rate_per_day": 0.0,
-            "necrosis_rate_per_day": 0.0,
-            "ae": {
-                t: {"rate_per_month": 0.0}
-                for t in (
-                    "hypertension",
-                    "proteinuria",
-                    "edema_limbs",
-                    "fatigue",
-                    "anorexia",
-                    "bleeding",
-                    "diarrhea",
-                )
-            },
-        },
-        "placebo": {
-            "ae": {"fatigue": {"rate_per_month": 0.0}, "anorexia": {"rate_per_month": 0.0}}
-        },
+def _inert(drug: str) -> dict:
+    """Overrides that strip ``drug`` of kill, necrosis, adverse events and lab effects."""
+    flat = parameters.default_flat()
+    prefix = f"drugs.{drug}."
+    out: dict = {
+        "kill_rate_per_day": 0.0,
+        "necrosis_rate_per_day": 0.0,
+        "ae": {},
+        "lab_effects": {},
     }
-}
+    for path in flat:
+        if path.startswith(prefix + "ae.") and path.endswith(".rate_per_month"):
+            out["ae"][path.split(".")[3]] = {"rate_per_month": 0.0}
+        elif path.startswith(prefix + "lab_effects."):
+            out["lab_effects"][path.split(".")[3]] = 0.0
+    return out
+
+
+NO_EFFECT = {"drugs": {"ramucirumab": _inert("ramucirumab"), "placebo": _inert("placebo")}}
 
 
 def test_a_drug_without_effect_gives_the_pfs_of_placebo():

@@ -40,8 +40,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from hccsim.simulator.disease.labs import latent_albi
 from hccsim.simulator.disease.tumour import SPHERE_CM3, Lesions
-from hccsim.simulator.parameters import DeathParams, TumourParams
+from hccsim.simulator.parameters import DeathParams
 
 DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25
@@ -52,7 +53,10 @@ TIME_TOL = 1e-6
 _UNIT_NODES: dict[int, np.ndarray] = {}
 #: Gauss-Legendre nodes of [0, 1] and the right end, for Newton's method inside one piece.
 _SOLVE_NODES = np.append(0.5 * (1.0 + _GL_X), 1.0)
-DEATH, NEW_LESION, VASCULAR_INVASION = range(3)
+DEATH, NEW_LESION, VASCULAR_INVASION, ASCITES, ENCEPHALOPATHY, ECOG = range(6)
+N_PROCESSES = 6
+_COMPETING = (DEATH, VASCULAR_INVASION, ASCITES, ENCEPHALOPATHY, ECOG)
+_ALB_BIL = np.array([0, 1])  # albumin and bilirubin rows of disease/labs.py
 #: At most this many new lesions are seeded in one interval (``tumour.MAX_LESIONS`` in all).
 MAX_SEEDS = 24
 
@@ -144,11 +148,13 @@ def _solve(rates, j: int, lo: float, width: float, target: float, piece: float) 
 
 
 class DeathHazard:
-    """The death hazard of one patient. ``lesions`` is the patient's tumour."""
+    """The death hazard of one patient. ``lesions`` is the patient's tumour; the time-varying
+    covariates (ECOG, MVI, EHM, decompensation) are set by :meth:`set_state`, and ALBI comes
+    with the volumes (the latent ALBI at each time, or the baseline ALBI when standalone)."""
 
     __slots__ = (
-        "_beta", "_bg_a", "_bg_b", "_disease", "_kappa", "_lethal", "_log_hr_mvi", "_scale",
-        "_v_ref", "lesions", "max_piece", "steepest",
+        "_albi0", "_albi_ref", "_base", "_beta", "_bg_a", "_bg_b", "_hr", "_kappa", "_lethal",
+        "_lp", "_lp_static", "lesions", "max_piece", "steepest",
     )  # fmt: skip
 
     def __init__(
@@ -163,20 +169,19 @@ class DeathHazard:
         ehm: bool,
         albi: float,
         afp: float,
+        decompensated: bool = False,
     ) -> None:
-        lp = (
-            p.log_hr_ecog * ecog
-            + p.log_hr_mvi * mvi
-            + p.log_hr_ehm * ehm
-            + p.log_hr_albi * (albi - p.albi_reference)
-            + p.log_hr_log10_afp * (math.log10(afp) - p.log10_afp_reference)
-        )
-        self._log_hr_mvi = p.log_hr_mvi
-        self._disease = p.base_rate_per_month / DAYS_PER_MONTH * math.exp(lp)
+        self._hr = p
+        self._lp_static = p.log_hr_log10_afp * (math.log10(afp) - p.log10_afp_reference)
+        self._albi0 = albi
+        self._albi_ref = p.albi_reference
         self._beta = p.burden_exponent
-        self._v_ref = p.reference_burden_cm3
-        # r0 exp(x'b) (V / V_ref)^beta with V = SPHERE_CM3 * sum(d^3): one power of sum(d^3).
-        self._scale = self._disease * (SPHERE_CM3 / self._v_ref) ** self._beta
+        # r0 exp(x'b) (Vv / V_ref)^beta with Vv = SPHERE_CM3 * sum(d^3 f): one power of the sum.
+        self._base = (
+            p.base_rate_per_month
+            / DAYS_PER_MONTH
+            * (SPHERE_CM3 / p.reference_burden_cm3) ** self._beta
+        )
         self._kappa = p.lethal_burden_exponent
         self._lethal = (
             p.lethal_burden_rate_per_month
@@ -184,7 +189,7 @@ class DeathHazard:
             * (SPHERE_CM3 / p.lethal_burden_cm3) ** self._kappa
         )
         self.steepest = max(
-            self._beta if self._disease > 0 else 0.0, self._kappa if self._lethal > 0 else 0.0
+            self._beta if self._base > 0 else 0.0, self._kappa if self._lethal > 0 else 0.0
         )
         self.max_piece = _max_piece(lesions, self.steepest)
         # Gompertz: log annual hazard = log_rate_at_70 + slope (age - 70) (+ female offset).
@@ -197,33 +202,39 @@ class DeathHazard:
         self._bg_a = math.exp(log_at_start) / DAYS_PER_YEAR  # per day at t = 0
         self._bg_b = b / DAYS_PER_YEAR  # per day of follow-up
         self.lesions = lesions
+        self.set_state(ecog=ecog, mvi=mvi, ehm=ehm, decompensated=decompensated)
 
-    def vascular_invasion(self) -> None:
-        """New macrovascular invasion: its hazard ratio applies from now on."""
-        factor = math.exp(self._log_hr_mvi)
-        self._disease *= factor
-        self._scale *= factor
+    def set_state(self, *, ecog: float, mvi: bool, ehm: bool, decompensated: bool) -> None:
+        """The covariates in force from now on (they change at events)."""
+        p = self._hr
+        self._lp = (
+            self._lp_static
+            + p.log_hr_ecog * ecog
+            + p.log_hr_mvi * mvi
+            + p.log_hr_ehm * ehm
+            + p.log_hr_decompensated * decompensated
+        )
 
     def background(self, t: float) -> float:
         """Background (general-population) hazard per day at time ``t``."""
         return self._bg_a * math.exp(self._bg_b * t)
 
-    def from_volumes(self, times: np.ndarray, d3: np.ndarray | None) -> np.ndarray:
-        """Hazard per day at ``times`` given the sums of cubed diameters there."""
+    def from_volumes(self, times, d3, d3v, albi) -> np.ndarray:
+        """Hazard per day at ``times`` given the sums of cubed diameters (all and viable) and
+        ALBI there."""
         h = self._bg_a * np.exp(self._bg_b * times)
-        if self._disease > 0.0:
-            h += self._disease if self._beta == 0.0 else self._scale * d3**self._beta
+        if self._base > 0.0:
+            lp = self._lp + self._hr.log_hr_albi * (np.asarray(albi) - self._albi_ref)
+            burden = 1.0 if self._beta == 0.0 else d3v**self._beta
+            h += self._base * burden * np.exp(lp)
         if self._lethal > 0.0:
             h += self._lethal * d3**self._kappa
         return h
 
-    def needs_volumes(self) -> bool:
-        return (self._disease > 0.0 and self._beta != 0.0) or self._lethal > 0.0
-
     def hazard(self, times: np.ndarray) -> np.ndarray:
-        """Hazard per day at ``times`` (all within the lesions' current segment)."""
-        d3 = self.lesions.volumes_grid(times)[0] if self.needs_volumes() else None
-        return self.from_volumes(times, d3)
+        """Hazard per day at ``times`` (within the lesions' current segment), baseline ALBI."""
+        d3, d3v = self.lesions.volumes_grid(times)
+        return self.from_volumes(times, d3, d3v, self._albi0)
 
     def integrate(
         self, a: float, b: float, budget: float, step: float
@@ -243,53 +254,132 @@ def _max_piece(lesions: Lesions, steepest: float) -> float:
 
 class Hazards:
     """Every hazard of one patient, for the next-reaction method: death, new lesions, new
-    vascular invasion. ``budgets`` holds what remains of each process's exponential budget."""
+    vascular invasion, ascites, hepatic encephalopathy and a one-point worsening of ECOG.
+    ``budgets`` holds what remains of each process's exponential budget; ``state`` holds the
+    covariates that the events change."""
 
-    __slots__ = ("budgets", "death", "gamma", "lesions", "max_piece", "mvi_scale", "new_scale")
+    __slots__ = (
+        "ascites",
+        "budgets",
+        "death",
+        "dec",
+        "ecog",
+        "ehm",
+        "encephalopathy",
+        "gamma",
+        "labs",
+        "lesions",
+        "max_piece",
+        "mvi",
+        "mvi_scale",
+        "new_scale",
+        "ps",
+        "ps_scale",
+    )  # fmt: skip
 
-    def __init__(
-        self, death: DeathHazard, p: TumourParams, has_mvi: bool, budgets: np.ndarray
-    ) -> None:
+    def __init__(self, death: DeathHazard, p, labs, b: dict, budgets: np.ndarray) -> None:
         self.death = death
         self.lesions = death.lesions
-        self.gamma = p.new_lesion_exponent
-        per = (SPHERE_CM3 / p.new_lesion_reference_cm3) ** self.gamma / DAYS_PER_MONTH
-        self.new_scale = p.new_lesion_rate_per_month * per
-        self.mvi_scale = 0.0 if has_mvi else p.vascular_invasion_rate_per_month * per
+        self.labs = labs
+        t = p.tumour
+        self.gamma = t.new_lesion_exponent
+        per = (SPHERE_CM3 / t.new_lesion_reference_cm3) ** self.gamma / DAYS_PER_MONTH
+        self.new_scale = t.new_lesion_rate_per_month * per
+        self.mvi_scale = t.vascular_invasion_rate_per_month * per
+        self.dec = p.decompensation
+        self.ps = p.status
+        self.ps_scale = (
+            self.ps.worsening_rate_per_month
+            / DAYS_PER_MONTH
+            * (SPHERE_CM3 / self.ps.reference_burden_cm3) ** self.ps.burden_exponent
+        )
+        self.ecog, self.mvi, self.ehm = int(b["ecog"]), bool(b["mvi"]), bool(b["ehm"])
+        self.ascites, self.encephalopathy = int(b["ascites"]), int(b["encephalopathy"])
         self.budgets = budgets
+        self._update()
         self.refresh()
+
+    @property
+    def decompensated(self) -> bool:
+        return self.ascites > 0 or self.encephalopathy > 0
+
+    def _update(self) -> None:
+        self.death.set_state(
+            ecog=self.ecog, mvi=self.mvi, ehm=self.ehm, decompensated=self.decompensated
+        )
 
     def refresh(self) -> None:
         """Piece length for the lesions in force (call after lesions are added)."""
-        steep = max(
-            self.gamma if self.new_scale > 0 or self.mvi_scale > 0 else 0.0, self.death.steepest
-        )
+        steep = max(self.gamma, self.ps.burden_exponent, self.death.steepest)
         self.max_piece = _max_piece(self.lesions, steep)
 
-    def vascular_invasion(self) -> None:
-        self.mvi_scale = 0.0
-        self.budgets[VASCULAR_INVASION] = math.inf
-        self.death.vascular_invasion()
+    def event(self, kind: int) -> None:
+        """Apply a non-fatal event to the state; its process starts a new budget (or stops)."""
+        if kind == VASCULAR_INVASION:
+            self.mvi = True
+        elif kind == ASCITES:
+            self.ascites = min(self.ascites + 1, 2)
+        elif kind == ENCEPHALOPATHY:
+            self.encephalopathy = min(self.encephalopathy + 1, 2)
+        elif kind == ECOG:
+            self.ecog = min(self.ecog + 1, 4)
+        self._update()
+
+    def extrahepatic_spread(self) -> None:
+        self.ehm = True
+        self._update()
+
+    def albi(self, times: np.ndarray, d3: np.ndarray) -> np.ndarray:
+        """Latent ALBI at ``times`` (albumin and bilirubin move with the tumour volume)."""
+        log_v = np.log(np.maximum(SPHERE_CM3 * d3, 1e-9))
+        alb, lbil = self.labs.latent(times, log_v, rows=_ALB_BIL)
+        return latent_albi(alb, lbil)
 
     def rates(self, times: np.ndarray) -> np.ndarray:
         d3, d3v = self.lesions.volumes_grid(times)
-        out = np.empty((3, len(times)))
-        out[DEATH] = self.death.from_volumes(times, d3)
+        albi = self.albi(times, d3)
+        out = np.zeros((N_PROCESSES, len(times)))
+        out[DEATH] = self.death.from_volumes(times, d3, d3v, albi)
         v = d3v**self.gamma
         out[NEW_LESION] = self.new_scale * v
-        out[VASCULAR_INVASION] = self.mvi_scale * v
+        if not self.mvi:
+            out[VASCULAR_INVASION] = self.mvi_scale * v
+        dec = self.dec
+        if self.ascites < 2:
+            out[ASCITES] = (
+                dec.ascites_rate_per_month
+                / DAYS_PER_MONTH
+                * np.exp(dec.ascites_log_hr_per_albi * (albi - dec.albi_reference))
+            )
+        if self.encephalopathy < 2:
+            out[ENCEPHALOPATHY] = (
+                dec.encephalopathy_rate_per_month
+                / DAYS_PER_MONTH
+                * np.exp(dec.encephalopathy_log_hr_per_albi * (albi - dec.albi_reference))
+            )
+        if self.ecog < 4:
+            ps = self.ps
+            out[ECOG] = (
+                self.ps_scale
+                * d3v**ps.burden_exponent
+                * np.exp(
+                    ps.log_hr_per_albi * (albi - ps.albi_reference)
+                    + ps.log_hr_decompensated * self.decompensated
+                )
+            )
         return out
 
     def advance(self, a: float, b: float, step: float, next_budget: Callable[[], float]):
-        """First event over ``[a, b]`` (death or new vascular invasion) and the new lesions
-        seeded before it: ``(process, time, seed times)``, with ``(-1, None, ...)`` when
-        neither event falls in the interval. Budgets are reduced by what each process used.
+        """First event over ``[a, b]`` (death, vascular invasion, ascites, encephalopathy, an
+        ECOG worsening) and the new lesions seeded before it: ``(process, time, seed times)``,
+        with ``(-1, None, ...)`` when no event falls in the interval. Budgets are reduced by what
+        each process used; the process that fired gets a new budget from ``next_budget()``.
 
         New lesions are not competing events: a seed is 9 mm (under 1 cm^3), so its effect on
         the intensities before the next decision is negligible; the seeding intensity is
         integrated with the others, seeds are placed where its cumulative reaches each budget
         (piecewise-linear between piece boundaries), and the course adds them at the next
-        decision or event. ``next_budget()`` draws the budget to the next seed.
+        decision or event.
         """
         budgets = self.budgets.copy()
         budgets[NEW_LESION] = math.inf
@@ -304,6 +394,8 @@ class Hazards:
                 position += next_budget()
             # What remains to the next seed (past the cap, a patient cannot carry more lesions).
             self.budgets[NEW_LESION] = position - total if position > total else next_budget()
-        self.budgets[DEATH] -= used[DEATH]
-        self.budgets[VASCULAR_INVASION] -= used[VASCULAR_INVASION]
+        for k in _COMPETING:
+            self.budgets[k] -= used[k]
+        if j > DEATH:
+            self.budgets[j] = next_budget()
         return j, t, seeds

@@ -26,7 +26,6 @@ from scipy.special import ndtri
 
 from hccsim.simulator.parameters import AEParams, DrugParams
 
-HOLD_GRADE = 3
 _CACHE: dict[int, tuple[DrugParams, LineToxicity]] = {}
 _STD_NORMAL = NormalDist()
 _NO_EVENTS = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0))
@@ -35,7 +34,8 @@ DURATION_SD_LOG = 0.5
 
 
 def action_grade(ae: AEParams) -> int:
-    return min(HOLD_GRADE, ae.stop_at_grade)
+    """The lowest grade at which an onset of this term needs a decision (hold or stop)."""
+    return min(ae.hold_at_grade, ae.stop_at_grade)
 
 
 def _grade1_share(ae: AEParams) -> float:

@@ -36,6 +36,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from hccsim.analysis import schema
+from hccsim.analysis.endpoints import data_cut
 from hccsim.analysis.summary import (
     concat_endpoints,
     metrics_from_endpoints,
@@ -109,6 +110,7 @@ def build_spec(scenario: Scenario, seed: int) -> RunSpec:
         imaging_interval=scenario.imaging_interval_days,
         imaging_window=scenario.observation.imaging_window_days,
         lab_interval=scenario.observation.lab_weeks * 7.0,
+        labs_off_treatment=scenario.observation.labs_off_treatment,
         horizon=scenario.horizon_days,
         streams=tuple(s.prior for s in streams),
         history_known=first_line or preset.prior_lines is not None,
@@ -457,6 +459,8 @@ def run(
     size = resolved.cohort.size
     total, done_patients = len(todo) * size, 0
     interval = resolved.imaging_interval_days
+    cut = resolved.analysis.data_cut_months
+    cut = None if cut is None else cut * 30.4375
     failures: dict[int, TaskError] = {}
     with executor(jobs, backend, scheduler) as run_tasks:
         writer, endpoints = None, []
@@ -477,7 +481,8 @@ def run(
                     writer = ReplicateWriter(out, r)
                 schema.validate(tables, where=f"replicate {r}, patients {a}-{b - 1}")
                 writer.add(tables)
-                endpoints.append(patient_endpoints(tables, scan_interval_days=interval))
+                seen = tables if cut is None else data_cut(tables, cut)
+                endpoints.append(patient_endpoints(seen, scan_interval_days=interval))
                 if b == size:
                     writer.commit()
                     writer = None
