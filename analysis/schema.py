@@ -18,7 +18,7 @@ import numpy as np
 
 RESPONSES = ("CR", "PR", "SD", "PD", "NE")
 NONTARGET = ("absent", "CR", "non-CR/non-PD", "PD", "NE")
-END_REASONS = ("progression", "toxicity", "death", "end_of_follow_up")
+END_REASONS = ("progression", "toxicity", "clinical_deterioration", "death", "end_of_follow_up")
 CAUSES_OF_DEATH = ("cancer", "adverse_event", "background")
 AE_ACTIONS = ("none", "dose_held", "drug_withdrawn", "death")
 ORGANS = ("liver", "lung", "lymph_node", "adrenal", "bone", "peritoneum")
@@ -242,6 +242,43 @@ TABLES: dict[str, tuple[Column, ...]] = {
         ),
         _c("inr", "float64", "", "prothrombin time INR", nullable=True, low=0.5, high=15),
         _c("albi", "float64", "", "ALBI score", nullable=True, low=-6, high=3),
+        _c(
+            "ascites",
+            "int64",
+            "",
+            "ascites at the visit: 0 none, 1 mild, 2 moderate to severe (Child-Pugh points - 1)",
+            nullable=True,
+            low=0,
+            high=2,
+        ),
+        _c(
+            "encephalopathy",
+            "int64",
+            "",
+            "hepatic encephalopathy at the visit: 0 none, 1 grade 1-2, 2 grade 3-4",
+            nullable=True,
+            low=0,
+            high=2,
+        ),
+        _c(
+            "child_pugh_score",
+            "int64",
+            "",
+            "Child-Pugh score 5-15 from the visit's bilirubin, albumin, INR, ascites and "
+            "encephalopathy",
+            nullable=True,
+            low=5,
+            high=15,
+        ),
+        _c(
+            "ecog",
+            "int64",
+            "",
+            "ECOG performance status at the visit",
+            nullable=True,
+            low=0,
+            high=4,
+        ),
         _c("afp_ng_ml", "float64", "ng/mL", "alpha-fetoprotein", nullable=True, low=0, high=1e9),
         _c("ast_u_l", "float64", "U/L", "aspartate aminotransferase", nullable=True, low=0),
         _c("alt_u_l", "float64", "U/L", "alanine aminotransferase", nullable=True, low=0),

@@ -124,10 +124,22 @@ def main(argv=None) -> int:
                 "| date | hccsim | scenario | patients | histories/s/core | events/patient "
                 "| machine | versions | note |\n|---|---|---|---|---|---|---|---|---|\n"
             )
-        with results.open("a") as fh:
-            fh.write(line)
+        results.write_text(insert_row(results.read_text(), line))
         print(f"  recorded in {results.relative_to(HERE.parent)}")
     return 0
+
+
+def insert_row(text: str, line: str) -> str:
+    """``text`` with ``line`` added after the last row of the engine table (the first table,
+    whose header names ``histories/s/core``); other sections of the file stay where they are."""
+    lines = text.splitlines(keepends=True)
+    header = next((i for i, s in enumerate(lines) if "histories/s/core" in s), None)
+    if header is None:
+        return text + line
+    end = header + 1
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "".join([*lines[:end], line, *lines[end:]])
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The therapy catalogue: one data file per regimen in ``therapies/`` (DESIGN section 4).
 
-The files hold dosing, label restrictions, effect priors, liver drift and adverse-event
-profiles, each with its source. They are read once per process and validated here; the values
+The files hold dosing, label restrictions, effect priors, necrosis, lab effects, lab dose rules,
+beyond-progression use and adverse-event profiles, each with its source. They are read once per process and validated here; the values
 in use are assembled with ``params/default.yaml`` by :mod:`hccsim.simulator.parameters`.
 """
 

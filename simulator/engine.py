@@ -2,8 +2,9 @@
 
 A batch of patients (about a thousand) shares one simpy environment. Each patient's process
 asks its :class:`~hccsim.simulator.patient.Course` for the next decision (a scan, an
-adverse-event onset or resolution, a line start, the follow-up horizon), asks whether a random
-event comes first (death, a new lesion, new vascular invasion; next-reaction method: each
+adverse-event onset or resolution, a lab action, a line start, the follow-up horizon), asks
+whether a random event comes first (death, new vascular invasion, ascites, encephalopathy, an
+ECOG worsening, with new lesions seeded meanwhile; next-reaction method: each
 process's cumulative intensity up to that decision against what remains of its exponential
 budget), waits until the first of them, and lets the course act. Nothing happens between
 events: tumour sizes are closed forms, and cycles, lab draws and lower-grade adverse events are
@@ -35,7 +36,7 @@ def _process(env: simpy.Environment, course: Course, start: float):
     while True:
         t_next, kind = course.next_decision()
         t_random, what = course.next_random_event(now, t_next)
-        if t_random is not None:  # death, a new lesion, new vascular invasion: first
+        if t_random is not None:  # a random event (death, ...) comes first
             yield env.timeout(t_random - now)
             now = t_random
             if course.random_event(now, what):
@@ -151,5 +152,6 @@ def _with_lab_events(tables, lab_actions) -> Columns:
         lab["action"] = action
     events = tables["adverse_events"]
     joined = {c: np.concatenate([events[c], lab[c]]) for c in events}
-    order = np.argsort(joined["patient_id"], kind="stable")
+    # Patient, line, onset: event-based and lab-based rows interleave in time.
+    order = np.lexsort((joined["onset_day"], joined["line"], joined["patient_id"]))
     return {c: v[order] for c, v in joined.items()}

@@ -27,6 +27,13 @@ _LAB_FIELDS = (
     "washout_per_day", "burden", "visit_sd", "susceptibility_sd_log", "baseline_median",
     "baseline_sd_log",
 )  # fmt: skip
+#: Analytes whose baseline comes from the population preset (drawn by the copula), so they have
+#: no ``baseline_median`` or ``baseline_sd_log`` of their own.
+_FROM_PRESET = ("albumin_g_dl", "bilirubin_mg_dl", "inr")
+
+
+def _lab_fields(analyte: str) -> tuple[str, ...]:
+    return _LAB_FIELDS[:4] if analyte in _FROM_PRESET else _LAB_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,8 @@ class PolicyParams:
     albi_reference: float
     gap_median_days: float
     gap_sd_log: float
+    stop_at_ecog: float
+    stop_at_decompensation_grade: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,9 +249,10 @@ def default_flat() -> dict[str, Any]:
     if sorted(labs) != sorted(LAB_ANALYTES):
         raise ValueError(f"params/default.yaml: section labs must give exactly {LAB_ANALYTES}")
     for analyte in LAB_ANALYTES:
-        if sorted(labs[analyte]) != sorted(_LAB_FIELDS):
-            raise ValueError(f"params/default.yaml: labs.{analyte} must give exactly {_LAB_FIELDS}")
-        for name in _LAB_FIELDS:
+        wanted = _lab_fields(analyte)
+        if sorted(labs[analyte]) != sorted(wanted):
+            raise ValueError(f"params/default.yaml: labs.{analyte} must give exactly {wanted}")
+        for name in wanted:
             flat[f"labs.{analyte}.{name}"] = float(labs[analyte][name])
     for name, therapy in catalogue().items():
         for key, value in _drug_flat(therapy).items():
@@ -293,6 +303,12 @@ _BOUNDS: dict[str, tuple[float, float, bool]] = {
     "nontarget_pd_volume_ratio": (0.0, math.inf, True),
     "gap_median_days": (0.0, math.inf, True),
     "duration_days": (0.0, math.inf, True),
+    "washout_per_day": (0.0, math.inf, True),
+    "baseline_median": (0.0, math.inf, True),
+    # ECOG runs 0-4 (5 switches the rule off); ascites and encephalopathy reach CTCAE grade 2
+    # or 3 in the model (4 switches it off).
+    "stop_at_ecog": (1.0, 5.0, False),
+    "stop_at_decompensation_grade": (2.0, 4.0, False),
 }
 
 
@@ -458,7 +474,10 @@ def build(flat: Mapping[str, Any]) -> ModelParameters:
             adverse_events=aes,
         )
     labs = LabParams(
-        *(np.array([flat[f"labs.{a}.{f}"] for a in LAB_ANALYTES]) for f in _LAB_FIELDS)
+        *(
+            np.array([flat.get(f"labs.{a}.{f}", math.nan) for a in LAB_ANALYTES])
+            for f in _LAB_FIELDS
+        )
     )
     return ModelParameters(
         version=str(_default_tree()["version"]), drugs=drugs, labs=labs, **sections

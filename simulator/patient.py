@@ -2,16 +2,17 @@
 
 The engine (``engine.py``) owns the clock and asks a :class:`Course` three things: when its next
 scheduled decision is (:meth:`Course.next_decision`), whether a random event comes first
-(:meth:`Course.next_random_event`: death, a new lesion, new vascular invasion, by the
-next-reaction method), and to act on either (:meth:`Course.handle`,
+(:meth:`Course.next_random_event`: death, new vascular invasion, ascites, encephalopathy or an
+ECOG worsening, with new lesions seeded meanwhile, by the next-reaction method), and to act on either (:meth:`Course.handle`,
 :meth:`Course.random_event`). The disease models (``disease/``) answer the course: the tumour in
 closed form between state changes, the hazards by quadrature, adverse events as Poisson
 processes; the radiologist (``imaging.py``) reads the scans. Infusion cycles, lower-grade
 adverse events and lab draws are filled in when the history is complete (:meth:`Course.finish`).
 
 Same-day order: death, then new vascular invasion (and new lesions seeded before it), then imaging, then
-adverse-event onsets, then resolutions (resumption of dosing), then line starts; the follow-up
-horizon comes last.
+adverse-event onsets, then resolutions (resumption of dosing), then lab actions (hold, resume,
+stop on a lab value), then line starts. The follow-up horizon wins a tie with any decision: a
+decision due exactly at the horizon is not taken.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hccsim.analysis.scores import albi, child_pugh_score
 from hccsim.simulator.disease import labs, tumour
 from hccsim.simulator.disease.afp import capped, observed_afp, true_log_afp
 from hccsim.simulator.disease.progression import new_lesion
 from hccsim.simulator.disease.survival import (
     ASCITES,
     DEATH,
+    ECOG,
     ENCEPHALOPATHY,
     N_PROCESSES,
     VASCULAR_INVASION,
@@ -86,14 +89,64 @@ class Context:
 
 class Course:
     __slots__ = (
-        "afp_slope", "b", "beyond", "block", "buf", "ctx", "di", "drug", "entry_day", "exposure",
-        "growth", "hazards", "hold_until", "holds", "img", "lab_actions", "lab_days",
-        "lab_held", "lab_kind", "lab_noise", "lab_rule", "lab_segments", "lab_since", "labs",
-        "lesions", "level", "levels", "line", "line_start", "lines_done", "log_afp0", "log_v0",
-        "log_vv0", "new_mvi", "next", "on_drug_since", "pid", "policy", "pos", "progression",
-        "radiologist", "received", "reductions", "responsive", "seeds", "segments",
-        "sens_shared", "streams", "susceptibility", "t_ae", "t_img", "t_lab", "t_line", "tox",
-        "tox_rng", "u_cause", "visit",
+        "afp_slope",
+        "b",
+        "beyond",
+        "block",
+        "buf",
+        "ctx",
+        "di",
+        "drug",
+        "entry_day",
+        "exposure",
+        "growth",
+        "hazards",
+        "hold_until",
+        "holds",
+        "img",
+        "lab_actions",
+        "lab_days",
+        "lab_held",
+        "lab_kind",
+        "lab_noise",
+        "lab_rule",
+        "lab_segments",
+        "lab_since",
+        "labs",
+        "lesions",
+        "level",
+        "levels",
+        "line",
+        "line_start",
+        "lines_done",
+        "log_afp0",
+        "log_v0",
+        "log_vv0",
+        "new_mvi",
+        "next",
+        "on_drug_since",
+        "pid",
+        "policy",
+        "pos",
+        "progression",
+        "radiologist",
+        "received",
+        "reductions",
+        "responsive",
+        "seeds",
+        "segments",
+        "sens_shared",
+        "status_log",
+        "streams",
+        "susceptibility",
+        "t_ae",
+        "t_img",
+        "t_lab",
+        "t_line",
+        "tox",
+        "tox_rng",
+        "u_cause",
+        "visit",
     )  # fmt: skip
 
     def __init__(
@@ -173,6 +226,10 @@ class Course:
         self.progression = streams.keyed(Purpose.PROGRESSION, 0, 0)
         budgets = np.array([death_budget, *self.progression.standard_exponential(N_PROCESSES - 1)])
         self.hazards = Hazards(death, p, self.labs, b, budgets)
+        # Clinical status from each change on: (day, ascites, encephalopathy, ECOG).
+        self.status_log: list[tuple[float, int, int, int]] = [
+            (-INF, int(b["ascites"]), int(b["encephalopathy"]), int(b["ecog"]))
+        ]
         self.new_mvi = False
         self.seeds: list[float] = []
         self.segments = [self._snapshot()]
@@ -242,13 +299,22 @@ class Course:
             self.die(t)
             return True
         self._add_seeds(t)
-        self.hazards.event(kind)
+        h = self.hazards
+        h.event(kind)
+        self.status_log.append((t, h.ascites, h.encephalopathy, h.ecog))
         if kind == VASCULAR_INVASION:  # seen at the next scan
             self.new_mvi = True
         elif kind in (ASCITES, ENCEPHALOPATHY) and self.drug is not None:
             term = "ascites" if kind == ASCITES else "hepatic_encephalopathy"
             grade = 1 + (self.hazards.ascites if kind == ASCITES else self.hazards.encephalopathy)
-            self._ae_row(term, grade, t, t, "none")
+            stop = grade >= self.ctx.params.policy.stop_at_decompensation_grade
+            self._ae_row(term, grade, t, t, "drug_withdrawn" if stop else "none")
+            if stop:
+                self._end_line(t, "clinical_deterioration")
+        elif (
+            kind == ECOG and self.drug is not None and h.ecog >= self.ctx.params.policy.stop_at_ecog
+        ):
+            self._end_line(t, "clinical_deterioration")
         self._schedule_lab(t)
         return False
 
@@ -360,7 +426,7 @@ class Course:
         self.lab_held = None
         self.lesions.set_drug(0.0, 0.0)
         self._segment(t)
-        if reason in ("death", "end_of_follow_up"):
+        if reason in ("death", "end_of_follow_up") or self._unfit():
             return
         rng = self.streams.keyed(Purpose.POLICY, self.line, drug.code)
         # Prior-drug restrictions need the whole history: known for first-line cohorts and for
@@ -381,6 +447,15 @@ class Course:
         )
         if nxt is not None:
             self.next, self.t_line = nxt, t + nxt.gap_days
+
+    def _unfit(self) -> bool:
+        """Whether the patient is past the clinical-deterioration limits of the policy (ECOG, or
+        ascites or encephalopathy of the stopping CTCAE grade): no further systemic line."""
+        h, pol = self.hazards, self.ctx.params.policy
+        worst = max(h.ascites, h.encephalopathy)
+        return h.ecog >= pol.stop_at_ecog or (
+            worst > 0 and 1 + worst >= pol.stop_at_decompensation_grade
+        )
 
     def true_afp(self, t: float) -> float:
         """The patient's true (latent) AFP at ``t`` within the current segment."""
@@ -444,13 +519,18 @@ class Course:
         if self.lab_held is not None:
             rule = self.lab_held
             v = observed[:, labs.ANALYTES.index(rule.lab)] / _scale(rule)
-            back = v < rule.resume if rule.direction == "high" else v >= rule.resume
+            high = rule.direction == "high"
+            back = v < rule.resume if high else v >= rule.resume
+            # Still held: a value past the stop limit, or a hold beyond the cap, withdraws it.
+            worse = np.zeros(len(v), dtype=bool)
+            if rule.stop is not None:
+                worse = v > rule.stop if high else v < rule.stop
             late = days - self.lab_since > LAB_HOLD_MAX_DAYS
-            hits = np.flatnonzero(back | late)
+            hits = np.flatnonzero(back | late | worse)
             if len(hits):
                 k = int(hits[0])
                 self.t_lab, self.lab_rule = float(days[k]), rule
-                self.lab_kind = LAB_RESUME if back[k] else LAB_STOP
+                self.lab_kind = LAB_RESUME if back[k] and not worse[k] else LAB_STOP
             return
         first, kind, which = len(days), -1, None
         none = np.empty(0, dtype=int)
@@ -536,9 +616,11 @@ class Course:
 
     # -- the end -------------------------------------------------------------------------------
     def die(self, t: float) -> None:
-        h = self.hazards.death
-        total = float(h.hazard(np.array([t]))[0])
-        cause = "background" if self.u_cause * total < h.background(t) else "cancer"
+        # The intensity that fired: the death row of the competing processes at ``t`` (with the
+        # latent ALBI of that moment), split into background and disease by a uniform.
+        total = float(self.hazards.rates(np.array([t]))[DEATH][0])
+        background = self.hazards.death.background(t)
+        cause = "background" if self.u_cause * total < background else "cancer"
         self.finish(t, died=True, cause=cause)
 
     def finish(self, t: float, died: bool, cause: str | None = None) -> None:
@@ -621,13 +703,20 @@ class Course:
             true_log_afp(self.log_afp0, self.afp_slope, logvv - self.log_vv0),
             self.lab_noise[k, labs.N],
         )
-        alb, bil = observed[:, labs.ALB], observed[:, labs.BIL]
+        alb, bil, inr = observed[:, labs.ALB], observed[:, labs.BIL], observed[:, labs.INR]
+        log = self.status_log
+        at = np.searchsorted([s[0] for s in log], days, side="right") - 1
+        status = np.array([s[1:] for s in log], dtype=np.int64)[at]
         values = np.column_stack(
             [
                 alb,
                 bil,
-                observed[:, labs.INR],
-                labs.albi(alb, bil),
+                inr,
+                albi(alb, bil),
+                status[:, 0],
+                status[:, 1],
+                child_pugh_score(alb, bil, inr, status[:, 0], status[:, 1]),
+                status[:, 2],
                 afp,
                 observed[:, labs.AST],
                 observed[:, labs.ALT],

@@ -1,7 +1,9 @@
 """Whether a patient gets another line after one ends, which regimen, and after what gap.
 
 The scenario gives the treatment sequence from the index line on. When a line ends for any
-reason but death, the patient receives the next regimen of the sequence with probability
+reason but death, a patient past the clinical-deterioration limits of the policy (ECOG PS, or
+ascites or encephalopathy of the stopping grade; checked in ``patient.py``) gets no further
+line; any other patient receives the next regimen of the sequence with probability
 
     logit p = intercept + per_line (line - 1) + per_ecog ECOG + per_albi (ALBI - ref)
               + decompensated (ascites or encephalopathy)

@@ -269,7 +269,7 @@ class Observation(_Section):
 class Analysis(_Section):
     data_cut_months: float | None = _f(
         None,
-        expected="a positive number of months after the study start (the first entry), e.g. 27.5 (or leave it out: no data cut)",
+        expected="a positive number of months after the study start (accrual day 0), e.g. 27.5 (or leave it out: no data cut)",
         gt=0,
         le=600,
     )

@@ -32,7 +32,7 @@ class Purpose(IntEnum):
     IMAGING = 1  # per line: visit timing jitter and measurement error, one block per visit
     TREATMENT = 2  # per line: the drug-effect draw first, then adverse-event onsets and grades
     POLICY = 3  # per line: whether another line follows, and the gap before it
-    LABS = 5  # per patient: lab visit noise, filled in after the history is complete
+    LABS = 5  # per patient: the lab visit noise of the whole lab grid, drawn at the start
     ALLOCATION = 6  # per replicate: arm allocation lists
     ACCRUAL = 7  # per replicate: entry times
     TOXICITY_MINOR = 8  # per line: lower-grade adverse events, filled in afterwards

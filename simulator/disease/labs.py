@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hccsim.analysis import ctcae
-from hccsim.analysis.scores import albi
+from hccsim.analysis.scores import ALBUMIN_G_DL_TO_G_L, BILIRUBIN_MG_DL_TO_UMOL_L
 
 #: Analytes in their fixed order (the labs table's columns, AFP apart).
 ANALYTES = (
@@ -89,7 +89,10 @@ class LabState:
 
     def latent(self, times: np.ndarray, log_v: np.ndarray, rows=slice(None)) -> np.ndarray:
         """Latent values (see the module docstring) of the analytes ``rows`` at ``times``."""
-        drug = self.drug_term(times)[rows]
+        x = np.asarray(times, dtype=float)[None, :] - self.s
+        omega = self.omega[rows, None]
+        decay = np.exp(-omega * x)
+        drug = self.c[rows, None] * decay + (self.k[rows, None] / omega) * (1.0 - decay)
         return (
             self.y0[rows, None]
             + drug
@@ -139,8 +142,14 @@ def true_values(latent: np.ndarray) -> np.ndarray:
 
 
 def latent_albi(albumin, log_bilirubin):
-    """ALBI from latent albumin (g/dL) and log bilirubin (mg/dL)."""
-    return albi(albumin, np.exp(log_bilirubin))
+    """ALBI from latent albumin (g/dL) and log bilirubin (mg/dL): the formula of
+    :func:`hccsim.analysis.scores.albi` written on the log scale (no exp and log10 round trip)."""
+    return _ALBI_LOG_SLOPE * (log_bilirubin + _LOG_BILI_UNIT) - _ALBI_ALB_SLOPE * albumin
+
+
+_ALBI_LOG_SLOPE = 0.66 / math.log(10.0)
+_LOG_BILI_UNIT = math.log(BILIRUBIN_MG_DL_TO_UMOL_L)
+_ALBI_ALB_SLOPE = 0.085 * ALBUMIN_G_DL_TO_G_L
 
 
 def baseline(b: dict, p: LabParams, z: np.ndarray) -> np.ndarray:

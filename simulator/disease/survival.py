@@ -3,18 +3,22 @@
 
 Death hazard per day::
 
-    h(t) = h_bg(age(t), sex) + r0 exp(x' b) (V(t) / V_ref)^beta + rL (V(t) / V_L)^kappa
+    h(t) = h_bg(age(t), sex) + r0 exp(x(t)' b) (Vv(t) / V_ref)^beta + rL (V(t) / V_L)^kappa
 
-``V(t)`` is the total tumour volume (closed form between state changes, see ``tumour``),
-``x' b`` the patient's covariate terms (ECOG, MVI, EHM, ALBI, log10 AFP; MVI switches on when
-vascular invasion appears), ``h_bg`` Gompertz background mortality by age and sex. The last
-term is a lethal burden: a steep hazard for tumour masses incompatible with life, so that growth
-without bound never leaves survivors with tumours of absurd size. Interim: ECOG and ALBI are
-those of the baseline until the liver and status issue.
+``Vv(t)`` is the viable tumour volume and ``V(t)`` the total (closed forms between state
+changes, see ``tumour``; new lesions add to both), ``x(t)' b`` the patient's covariate terms:
+ECOG, MVI, EHM and decompensation as they stand (ECOG worsens, MVI and EHM switch on with new
+vascular invasion or a new extrahepatic lesion, decompensation with ascites or encephalopathy),
+the latent ALBI at ``t`` (albumin and bilirubin of ``labs.py``) and the baseline log10 AFP.
+``h_bg`` is Gompertz background mortality by age and sex. The last term is a lethal burden: a
+steep hazard for tumour masses incompatible with life, so that growth without bound never leaves
+survivors with tumours of absurd size.
 
-Progression processes (``progression.py``), with intensities on the *viable* volume ``Vv``:
-new lesions seeded at ``rn (Vv / V_n)^gamma`` per day, and new macrovascular invasion at
-``rm (Vv / V_n)^gamma`` in patients without it.
+The processes that compete with death (:class:`Hazards`, six in all): new lesions seeded at
+``rn (Vv / V_n)^gamma`` per day and new macrovascular invasion at ``rm (Vv / V_n)^gamma`` in
+patients without it (``progression.py``); ascites and hepatic encephalopathy worsening (up to
+their severe state) at rates rising with the latent ALBI; and an ECOG worsening by one point (up
+to 4) at a rate rising with viable burden, ALBI and decompensation.
 
 **Next-reaction method.** Each process has a unit-exponential budget (death's drawn up front,
 the others' from the patient's progression stream). At each decision the engine asks for the
@@ -56,7 +60,7 @@ _SOLVE_NODES = np.append(0.5 * (1.0 + _GL_X), 1.0)
 DEATH, NEW_LESION, VASCULAR_INVASION, ASCITES, ENCEPHALOPATHY, ECOG = range(6)
 N_PROCESSES = 6
 _COMPETING = (DEATH, VASCULAR_INVASION, ASCITES, ENCEPHALOPATHY, ECOG)
-_ALB_BIL = np.array([0, 1])  # albumin and bilirubin rows of disease/labs.py
+_ALB_BIL = slice(0, 2)  # albumin and bilirubin rows of disease/labs.py
 #: At most this many new lesions are seeded in one interval (``tumour.MAX_LESIONS`` in all).
 MAX_SEEDS = 24
 

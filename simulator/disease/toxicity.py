@@ -10,9 +10,10 @@ events; the lower-grade onsets need no decision and are filled in afterwards ove
 intervals with rate ``rate * P(grade < action grade)``. Together they are exactly the onset
 process of the term.
 
-Interim (foundation issue): every term is an event process and the grade of an onset is drawn
-from the term's distribution. The adverse-event issue grades lab-based terms from the simulated
-labs (treatment-emergent worsening from baseline) and adds the label's dose rules.
+The terms here are the event-based ones (hypertension, edema, fatigue, bleeding, ...). The
+lab-based terms (hypoalbuminemia, AST increased, proteinuria, ...) are not drawn: they are graded
+from the simulated labs by CTCAE v5.0 (``hccsim.analysis.ctcae``), and the label's lab rules act
+on the lab values themselves (``Course._lab_action``), so each term has one source.
 """
 
 from __future__ import annotations
@@ -38,10 +39,17 @@ def action_grade(ae: AEParams) -> int:
     return min(ae.hold_at_grade, ae.stop_at_grade)
 
 
-def _grade1_share(ae: AEParams) -> float:
-    """Share of grade 1 among onsets below the action grade (1.0 when only grade 1 is below)."""
-    below = ae.grade_probs[: action_grade(ae) - 1]
-    return below[0] / sum(below) if sum(below) > 0 else 1.0
+def _minor_cdf(ae: AEParams) -> np.ndarray:
+    """Cumulative distribution of grades 1-4 among onsets below the action grade (grades at or
+    above it have cumulative 1.0, so they are never drawn)."""
+    below = np.zeros(4)
+    below[: action_grade(ae) - 1] = ae.grade_probs[: action_grade(ae) - 1]
+    total = below.sum()
+    if total <= 0:
+        return np.ones(4)
+    cdf = np.cumsum(below) / total
+    cdf[action_grade(ae) - 2 :] = 1.0
+    return cdf
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +64,7 @@ class LineToxicity:
     action_total: float  # per day, all terms
     action_cdf: np.ndarray  # which term an action onset belongs to
     minor_rates: np.ndarray  # per day, per term
-    minor_grade1: np.ndarray  # P(grade 1 | lower-grade onset), per term
+    minor_cdf: np.ndarray  # (term, 4): P(grade <= g | lower-grade onset), g = 1..4
     durations: np.ndarray  # median duration (days), per term
 
     @classmethod
@@ -73,9 +81,9 @@ class LineToxicity:
         )
         total = float(action.sum()) if len(terms) else 0.0
         cdf = np.cumsum(action) / total if total > 0 else np.zeros(len(terms))
-        grade1 = np.array([_grade1_share(ae) for ae in terms])
+        minor_cdf = np.array([_minor_cdf(ae) for ae in terms]).reshape(len(terms), 4)
         durations = np.array([ae.duration_days for ae in terms])
-        tox = cls(terms, total, cdf, minor, grade1, durations)
+        tox = cls(terms, total, cdf, minor, minor_cdf, durations)
         _CACHE[id(drug)] = (drug, tox)  # holding the drug keeps its id from being reused
         return tox
 
@@ -127,7 +135,7 @@ class LineToxicity:
         piece = np.minimum(np.searchsorted(cum, v, side="right"), len(cum) - 1)
         before = np.where(piece > 0, cum[piece - 1], 0.0)
         onset = starts[piece] + (v - before) / (weights[piece] / lengths[piece])
-        grade = 1 + (u[:, 1] > self.minor_grade1[term]).astype(np.int64)
+        grade = 1 + (u[:, 1, None] > self.minor_cdf[term]).sum(axis=1).astype(np.int64)
         duration = self.durations[term] * np.exp(DURATION_SD_LOG * ndtri(u[:, 2]))
         return term, grade, onset, duration
 
