@@ -55,6 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hccsim.analysis.frames import patient_keys
 from hccsim.analysis.schema import TABLES, as_columns
 
 # -- reference ranges: typical adult values; a laboratory's own can be passed in ---------------
@@ -386,12 +387,6 @@ def _empty_events() -> dict[str, np.ndarray]:
     return {c.name: np.empty(0, dtype=_AE_DTYPES[c.dtype]) for c in TABLES["adverse_events"]}
 
 
-def _patient_keys(frame) -> np.ndarray:
-    rep = np.asarray(frame["replicate"], dtype=np.int64)
-    pid = np.asarray(frame["patient_id"], dtype=np.int64)
-    return rep * (1 << 32) + pid
-
-
 class _Codes(NamedTuple):
     """Measurements and line limits on one integer scale: patient rank x span + day rank."""
 
@@ -543,7 +538,7 @@ def treatment_emergent_events(
     lab["day"] = lab_day[keep]
     start = np.asarray(ln["start_day"], dtype=float)
     end = np.asarray(ln["end_day"], dtype=float)
-    codes = _codes(_patient_keys(lab), lab["day"], _patient_keys(ln), start, end)
+    codes = _codes(patient_keys(lab), lab["day"], patient_keys(ln), start, end)
     parts = []
     for t, name in enumerate(names):
         ep = _term_episodes(LAB_TERMS[name], lab, codes.lab, codes, ranges)

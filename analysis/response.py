@@ -42,12 +42,26 @@ followed by SD or PD without the SD rule met is PD: the disease came back, RECIS
 A lesion reappearing after a CR is read by the per-visit rules (RECIST 1.1 needs the 5 mm rise);
 the EORTC FAQ calls any reappearance after an overall CR progression, which a caller that knows
 the previous response can apply.
+
+**Rates** (:func:`response_rates`): from best overall responses, the objective response rate
+(ORR: CR or PR) and the disease control rate (DCR: CR, PR or SD) over all patients given (NE
+included in the denominator), each with the exact Clopper-Pearson interval
+(:func:`clopper_pearson`): for x responders of n at level 1 - alpha, the lower limit is the
+alpha/2 quantile of Beta(x, n - x + 1) (0 when x = 0) and the upper the 1 - alpha/2 quantile of
+Beta(x + 1, n - x) (1 when x = n).
+
+**Time to response** (:func:`time_to_response`): for a responder (best overall response CR or
+PR on the index line, by :func:`best_responses`), the day of the first post-baseline scan of
+the index line that reads CR or PR (with confirmation, the first such scan, confirmed or not:
+the response is dated from its first documentation).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 Criterion = Literal["recist1.1", "mrecist"]
@@ -246,7 +260,8 @@ def best_responses(
 def afp_response(tables, *, window_days: tuple[float, float] = (42.0, 56.0), fall: float = 0.20):
     """AFP response of every patient (patients-table order): True when an AFP measured within
     ``window_days`` of the index start (weeks 6-8) is at least ``fall`` below the baseline AFP
-    (the last measurement on or before day 0); None when either is missing."""
+    (the last measurement on or before day 0); None when either is missing or the baseline is
+    not positive."""
     import numpy as np
 
     from hccsim.analysis.schema import as_columns
@@ -271,4 +286,111 @@ def afp_response(tables, *, window_days: tuple[float, float] = (42.0, 56.0), fal
     for i, key in enumerate(pkey.tolist()):
         if key in base and key in late and base[key][1] > 0:
             out[i] = late[key] <= (1.0 - fall) * base[key][1]
+    return out
+
+
+def time_to_response(tables, criterion: Criterion = "recist1.1", *, confirm: bool = False):
+    """Time to response (module docstring), in patients-table order: the day of the first
+    index-line scan reading CR or PR for responders, NaN for everyone else. ``confirm`` is
+    passed to :func:`best_responses`."""
+    import numpy as np
+
+    from hccsim.analysis.schema import as_columns
+
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be 'recist1.1' or 'mrecist', not {criterion!r}")
+    bor = best_responses(tables, criterion, confirm=confirm)
+    pt, a = as_columns(tables["patients"]), as_columns(tables["assessments"])
+    out = np.full(len(bor), np.nan)
+    if not len(a["patient_id"]) or not len(bor):
+        return out
+    pkey = np.asarray(pt["replicate"], dtype=np.int64) * (1 << 32) + np.asarray(
+        pt["patient_id"], dtype=np.int64
+    )
+    row_of = {k: i for i, k in enumerate(pkey.tolist())}
+    akey = np.asarray(a["replicate"], dtype=np.int64) * (1 << 32) + np.asarray(
+        a["patient_id"], dtype=np.int64
+    )
+    row = np.array([row_of.get(k, -1) for k in akey.tolist()], dtype=np.intp)
+    index_line = np.asarray(pt["index_line"], dtype=np.int64)
+    resp = np.asarray(a["response_recist" if criterion == "recist1.1" else "response_mrecist"])
+    hit = (
+        (row >= 0)
+        & ~np.asarray(a["baseline"], dtype=bool)
+        & (np.asarray(a["line"], dtype=np.int64) == index_line[np.maximum(row, 0)])
+        & np.isin(resp.astype(object), np.array(["CR", "PR"], dtype=object))
+    )
+    first = np.full(len(bor), np.inf)
+    np.minimum.at(first, row[hit], np.asarray(a["day"], dtype=float)[hit])
+    responder = np.isin(bor, np.array(["CR", "PR"], dtype=object))
+    out[responder] = first[responder]
+    return out
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A proportion with its exact (Clopper-Pearson) confidence interval at ``1 - alpha``."""
+
+    count: int
+    n: int
+    proportion: float
+    ci_low: float
+    ci_high: float
+    alpha: float
+
+
+def _check_alpha(alpha) -> float:
+    a = float(alpha) if isinstance(alpha, numbers.Real) else math.nan
+    if not 0.0 < a < 1.0:
+        raise ValueError(f"alpha must be between 0 and 1 (exclusive), not {alpha!r}")
+    return a
+
+
+def _whole(value) -> bool:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return float(value).is_integer()
+
+
+def clopper_pearson(count: int, n: int, *, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact two-sided ``1 - alpha`` interval for a binomial proportion of ``count`` in ``n``
+    (module docstring); (NaN, NaN) when ``n`` is 0."""
+    from scipy.stats import beta
+
+    a = _check_alpha(alpha)
+    if not _whole(n) or n < 0:
+        raise ValueError(f"n must be a whole number >= 0, not {n!r}")
+    if not _whole(count) or not 0 <= count <= n:
+        raise ValueError(f"count must be a whole number from 0 to n ({n}), not {count!r}")
+    x, n = int(count), int(n)
+    if n == 0:
+        return math.nan, math.nan
+    low = 0.0 if x == 0 else float(beta.ppf(a / 2.0, x, n - x + 1))
+    high = 1.0 if x == n else float(beta.ppf(1.0 - a / 2.0, x + 1, n - x))
+    return low, high
+
+
+def response_rates(bor, *, alpha: float = 0.05) -> dict[str, Rate]:
+    """ORR and DCR (keys "orr", "dcr") from best overall responses (module docstring).
+
+    ``bor``: one response per patient, each one of CR, PR, SD, PD, NE. With no patients the
+    proportions and limits are NaN.
+    """
+    import numpy as np
+
+    a = _check_alpha(alpha)
+    values = np.asarray(bor, dtype=object)
+    if values.ndim != 1:
+        raise ValueError(f"bor must be a 1-d sequence of responses, not of shape {values.shape}")
+    bad = ~np.isin(values, np.array(RESPONSES, dtype=object))
+    if bad.any():
+        raise ValueError(
+            f"bor holds {values[bad][0]!r}, which is not one of {', '.join(RESPONSES)}"
+        )
+    n = len(values)
+    out = {}
+    for name, members in (("orr", ("CR", "PR")), ("dcr", ("CR", "PR", "SD"))):
+        x = int(np.count_nonzero(np.isin(values, np.array(members, dtype=object))))
+        low, high = clopper_pearson(x, n, alpha=a)
+        out[name] = Rate(x, n, x / n if n else math.nan, low, high, a)
     return out

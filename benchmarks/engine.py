@@ -129,11 +129,11 @@ def main(argv=None) -> int:
     return 0
 
 
-def insert_row(text: str, line: str) -> str:
-    """``text`` with ``line`` added after the last row of the engine table (the first table,
-    whose header names ``histories/s/core``); other sections of the file stay where they are."""
+def insert_row(text: str, line: str, column: str = "histories/s/core") -> str:
+    """``text`` with ``line`` added after the last row of the first table whose header names
+    ``column`` (by default the engine table); other sections of the file stay where they are."""
     lines = text.splitlines(keepends=True)
-    header = next((i for i, s in enumerate(lines) if "histories/s/core" in s), None)
+    header = next((i for i, s in enumerate(lines) if s.startswith("|") and column in s), None)
     if header is None:
         return text + line
     end = header + 1

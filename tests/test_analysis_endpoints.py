@@ -238,8 +238,9 @@ def test_bad_arguments(interval):
 # -- a per-patient reference on generated cohorts --------------------------------------------------
 
 
-def _reference_pfs(p, criterion):
-    """The docstring's rules, one patient at a time, in plain Python."""
+def _reference_progression(p, criterion):
+    """The index line's first progression and last adequate scan before progression or new
+    therapy, by the docstring's rules, in plain Python: ``(first_pd, new_therapy, last_ok)``."""
     scans = sorted(
         (s.day, s.recist if criterion == "recist1.1" else (s.mrecist or s.recist))
         for s in p.scans
@@ -249,12 +250,18 @@ def _reference_pfs(p, criterion):
         (x.start_day for x in p.lines if x.line == p.index_line + 1), default=math.inf
     )
     first_pd = min((d for d, r in scans if r == "PD"), default=math.inf)
-    if first_pd <= new_therapy and first_pd < math.inf:
-        return first_pd, True
     last_ok = max(
         (d for d, r in scans if r in ("CR", "PR", "SD") and d < min(first_pd, new_therapy)),
         default=0.0,
     )
+    return first_pd, new_therapy, last_ok
+
+
+def _reference_pfs(p, criterion):
+    """The docstring's rules, one patient at a time, in plain Python."""
+    first_pd, new_therapy, last_ok = _reference_progression(p, criterion)
+    if first_pd <= new_therapy and first_pd < math.inf:
+        return first_pd, True
     death = p.last_follow_up_day
     if p.death and death <= new_therapy and death - last_ok <= 2 * INTERVAL:
         return death, True
