@@ -348,10 +348,19 @@ class MixedModel:
 def _fit(endog, exog, groups, reml: bool, messages: list[str]):
     from statsmodels.regression.mixed_linear_model import MixedLM
 
+    model = MixedLM(endog, exog, groups, exog_re=np.ones((len(endog), 1)))
+    kind = "REML" if reml else "ML"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = MixedLM(endog, exog, groups, exog_re=np.ones((len(endog), 1))).fit(reml=reml)
-    kind = "REML" if reml else "ML"
+        res = model.fit(reml=reml)
+    if not res.converged:
+        # The gradient methods stall when the random-intercept variance sits on its boundary
+        # (0), as it does for an intercept-only model of strongly trending data; Powell's
+        # derivative-free search does not. The first attempt's warnings are then moot.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = model.fit(reml=reml, method=["powell", "lbfgs"])
+        messages.append(f"{kind} fit ({exog.shape[1]} fixed effects): refitted by Powell's method")
     messages.extend(f"{kind} fit ({exog.shape[1]} fixed effects): {w.message}" for w in caught)
     return res
 

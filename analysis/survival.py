@@ -358,6 +358,11 @@ def _two_groups(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
     return labels, index
 
 
+def _plain(label):
+    """A group label as a plain Python value (numpy scalars unwrapped; str and objects kept)."""
+    return label.item() if isinstance(label, np.generic) else label
+
+
 def rmst_difference(durations, events, groups, tau, alpha: float = 0.05) -> RMSTDifference:
     """Difference in RMST between two groups with its SE, 1 - alpha CI and two-sided z-test.
 
@@ -377,7 +382,7 @@ def rmst_difference(durations, events, groups, tau, alpha: float = 0.05) -> RMST
     z = diff / se if se > 0 else math.nan
     p = float(2.0 * ndtr(-abs(z))) if se > 0 else math.nan
     return RMSTDifference(
-        (labels[0].item(), labels[1].item()),
+        (_plain(labels[0]), _plain(labels[1])),
         tau,
         (parts[0][0], parts[1][0]),
         (parts[0][1], parts[1][1]),

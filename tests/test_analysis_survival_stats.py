@@ -775,3 +775,13 @@ def test_kaplan_meier_dataclass_unchanged():
     km = kaplan_meier([1.0, 2.0], [1, 0])
     assert isinstance(km, KaplanMeier)
     assert [f for f in km.__dataclass_fields__] == ["times", "survival", "at_risk", "events"]
+
+
+def test_rmst_difference_takes_text_labels_as_pandas_gives_them():
+    """Group labels in an object array (pandas' default for text) are kept as they are."""
+    d = np.array([1.0, 2, 3, 4, 5, 6])
+    e = np.array([1, 1, 0, 1, 1, 0])
+    text = rmst_difference(d, e, np.array(["a", "b", "a", "b", "a", "b"], dtype=object), 4.0)
+    codes = rmst_difference(d, e, np.array([0, 1, 0, 1, 0, 1]), 4.0)
+    assert text.groups == ("a", "b") and codes.groups == (0, 1)
+    assert text.difference == codes.difference and text.se == codes.se
