@@ -834,6 +834,48 @@ def cox_multivariable(
     return CoxResult(**{**fit.__dict__, "dropped": dropped, "drop_reason": reason})
 
 
+def _efron_weights(d: np.ndarray, e: np.ndarray, g: np.ndarray):
+    """Per death, the Efron risk-set weights of group 0 (``a``, relative risk 1) and group 1
+    (``b``, relative risk exp(beta)), and the deaths of group 1: the l-th of the d tied deaths
+    at a time (l = 0..d-1) sees the risk set with fraction l/d of the tied deaths taken out."""
+    times, inv = np.unique(d, return_inverse=True)
+    m = len(times)
+    n = np.cumsum(np.bincount(inv, minlength=m)[::-1])[::-1].astype(float)
+    n1 = np.cumsum(np.bincount(inv, weights=g, minlength=m)[::-1])[::-1]
+    dth = np.bincount(inv, weights=e, minlength=m)
+    dth1 = np.bincount(inv, weights=e & g, minlength=m)
+    keep = dth > 0
+    n, n1, dth, dth1 = n[keep], n1[keep], dth[keep], dth1[keep]
+    reps = dth.astype(int)
+    j = np.repeat(np.arange(len(reps)), reps)
+    f = (np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)) / reps[j]
+    a = (n - n1)[j] - f * (dth - dth1)[j]
+    b = n1[j] - f * dth1[j]
+    return a, b, float(dth1.sum())
+
+
+def cox_binary_wald(durations, events, x, *, alpha: float = 0.05):
+    """:func:`cox_binary_hr` with its Wald interval and p-value: ``(hr, lower, upper, p)``,
+    the standard error of log HR being 1 / sqrt(I) with the Efron information
+    ``I = sum over deaths of a b r / (a + b r)^2`` at the estimate (r = HR; lifelines and R
+    report the same). All NaN when the hazard ratio is."""
+    from scipy.special import ndtr, ndtri
+
+    _check_alpha(alpha)
+    hr = cox_binary_hr(durations, events, x)
+    if not math.isfinite(hr):
+        return (math.nan,) * 4
+    d, e = _check(durations, events)
+    a, b, _ = _efron_weights(d, e, np.asarray(x).astype(bool))
+    info = float(np.sum(a * b * hr / (a + b * hr) ** 2))
+    if not info > 0:
+        return (math.nan,) * 4
+    beta, se = math.log(hr), 1.0 / math.sqrt(info)
+    z = float(ndtri(1.0 - alpha / 2.0))
+    p = float(2.0 * ndtr(-abs(beta / se)))
+    return hr, math.exp(beta - z * se), math.exp(beta + z * se), p
+
+
 def cox_binary_hr(durations, events, x) -> float:
     """Hazard ratio of group x = 1 versus x = 0 from a Cox model with Efron ties, in numpy.
 
@@ -854,23 +896,7 @@ def cox_binary_hr(durations, events, x) -> float:
     g = raw.astype(bool)
     if not (e & g).any() or not (e & ~g).any():
         return math.nan
-    times, inv = np.unique(d, return_inverse=True)
-    m = len(times)
-    n = np.cumsum(np.bincount(inv, minlength=m)[::-1])[::-1].astype(float)
-    n1 = np.cumsum(np.bincount(inv, weights=g, minlength=m)[::-1])[::-1]
-    dth = np.bincount(inv, weights=e, minlength=m)
-    dth1 = np.bincount(inv, weights=e & g, minlength=m)
-    keep = dth > 0
-    n, n1, dth, dth1 = n[keep], n1[keep], dth[keep], dth1[keep]
-    n0, dth0 = n - n1, dth - dth1
-    # One term per death: the l-th of the d tied deaths at a time (l = 0..d-1) sees the risk
-    # set with fraction l/d of the tied deaths taken out (Efron).
-    reps = dth.astype(int)
-    j = np.repeat(np.arange(len(reps)), reps)
-    f = (np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)) / reps[j]
-    a = n0[j] - f * dth0[j]  # weight of group 0 (relative risk 1)
-    b = n1[j] - f * dth1[j]  # weight of group 1 (relative risk exp(beta))
-    total1 = dth1.sum()
+    a, b, total1 = _efron_weights(d, e, g)
     # Score U(beta) = total1 - sum b r / (a + b r), r = exp(beta), decreasing in beta from
     # total1 - #(a = 0) at -inf to total1 - #(b > 0) at +inf: a finite root needs both signs.
     if total1 - np.count_nonzero(b > 0) >= 0 or total1 - np.count_nonzero(a == 0) <= 0:

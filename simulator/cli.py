@@ -1,6 +1,6 @@
 """The ``hccsim`` command.
 
-Commands in this version: ``run``, ``validate``, ``schema``, ``list``. Bad input (a scenario,
+Commands in this version: ``run``, ``analyze``, ``validate``, ``schema``, ``list``. Bad input (a scenario,
 a value on the command line, an output folder) exits with status 2 and a message that names
 the file, the field, the value and what is allowed; never with a traceback.
 """
@@ -19,6 +19,8 @@ from hccsim.simulator import __version__
 from hccsim.simulator.errors import InputError
 
 EXIT_BAD_INPUT = 2
+#: ``hccsim run`` writes its report when the replicates analysed hold at most this many patients.
+REPORT_MAX_PATIENTS = 200_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +53,20 @@ def _seed(text: str) -> int:
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not allowed; expected a whole number from 0 to {MAX_SEED}"
+        )
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected a positive number, e.g. 8"
+        ) from None
+    if not 0 < value < 1e4:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected a positive number, e.g. 8"
         )
     return value
 
@@ -109,6 +125,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quiet", action="store_true", help="no progress bar and no summary on the terminal"
     )
+    p.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip tables/, figures/ and report.html (written by default when the replicates "
+        f"analysed hold at most {REPORT_MAX_PATIENTS:,} patients; `hccsim analyze` can add them "
+        "later)",
+    )
+
+    p = sub.add_parser(
+        "analyze",
+        help="analyse cohort tables (a hospital's own, or a run's): tables, figures, report",
+    )
+    p.add_argument(
+        "folder",
+        help="a folder of cohort tables (<table>.csv or .parquet, see docs/data-format.md), a "
+        "run's cohort/ folder, a run folder, or 'example' for the shipped synthetic example",
+    )
+    p.add_argument(
+        "--out",
+        help="output folder (default: results/<folder name>-analysis; for a run "
+        "folder, the run folder itself)",
+    )
+    p.add_argument(
+        "--scan-interval-weeks",
+        type=_positive_float,
+        help="planned weeks between scans, for the PFS rule on two missed scans (default: the "
+        "run's imaging interval, else the median interval between recorded scans)",
+    )
+    p.add_argument(
+        "--max-replicates",
+        type=_positive_int,
+        default=200,
+        help="tables and figures of a simulated study use at most this many replicates "
+        "(default 200); summary.json uses all",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
     p = sub.add_parser("validate", help="check scenario files; report every problem of every file")
     p.add_argument("files", nargs="+", help="scenario YAML files")
@@ -128,7 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        command = {"run": _run, "validate": _validate, "schema": _schema, "list": _list}
+        command = {
+            "run": _run,
+            "analyze": _analyze,
+            "validate": _validate,
+            "schema": _schema,
+            "list": _list,
+        }
         status = command[args.command](args)
         sys.stdout.flush()  # inside the try: a reader that went away is handled below
         return status
@@ -230,6 +289,147 @@ def _run(args) -> int:
         return 1
     if not args.quiet:
         print(_headline(result))
+    size = result.summary["n"] * min(result.summary["replicates"], 200)
+    if args.no_report:
+        return 0
+    if size > REPORT_MAX_PATIENTS:
+        if not args.quiet:
+            print(
+                f"  report:         skipped ({size:,} patients in the replicates analysed; "
+                f"run `hccsim analyze {out}` to write it)"
+            )
+        return 0
+    from hccsim.analysis.io import read_cohort
+    from hccsim.analysis.pipeline import analyse
+
+    tables, cut = _with_data_cut(read_cohort(out / "cohort"), sc)
+    done = analyse(
+        tables,
+        out,
+        scan_interval_days=sc.imaging_interval_days,
+        title=f"hccsim run: {sc.name}",
+        subtitle=sc.description.strip().splitlines()[0],
+        provenance={**_provenance(out), **cut},
+        summary=result.summary,
+    )
+    if not args.quiet:
+        print(f"  report:         {done.report} (tables/, figures/)")
+    return 0
+
+
+def _with_data_cut(tables, sc) -> tuple[dict, dict]:
+    """The tables at the scenario's data cut (``analysis.data_cut_months``), as summary.json
+    sees them, and a provenance line saying so."""
+    months = sc.analysis.data_cut_months
+    if months is None:
+        return tables, {"data cut": "none (whole simulated follow-up)"}
+    from hccsim.analysis.endpoints import data_cut
+
+    return data_cut(tables, months * 30.4375), {
+        "data cut": f"{months:g} months after the study start (analysis.data_cut_months)"
+    }
+
+
+def _provenance(run_folder: Path) -> dict:
+    """The run's provenance.json, flattened to text for the report."""
+    import json
+
+    try:
+        data = json.loads((run_folder / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in data.items()}
+
+
+def _analyze(args) -> int:
+    from hccsim.analysis.io import CohortInputError, read_cohort
+    from hccsim.analysis.pipeline import analyse, estimate_scan_interval
+
+    src = Path(args.folder)
+    if args.folder == "example" and not src.exists():
+        from importlib import resources
+
+        src = Path(str(resources.files("hccsim.analysis") / "data" / "example_cohort"))
+    run_folder = src if (src / "cohort").is_dir() else None
+    if src.name == "cohort" and (src.parent / "manifest.json").exists():
+        run_folder = src.parent
+    if args.out:
+        out = Path(args.out)
+    elif run_folder is not None:
+        out = run_folder
+    else:
+        out = Path("results") / f"{src.resolve().name}-analysis"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    clash = [p for p in ("report.html", "tables", "figures") if (out / p).exists()]
+    if clash and not args.overwrite:
+        raise InputError(
+            f"--out {out}: already holds {', '.join(clash)}; use --overwrite to replace them"
+        )
+    try:
+        tables = read_cohort(src)
+        warnings = list(tables.warnings)
+    except CohortInputError as exc:
+        messages = [f"{args.folder}: {m}" for m in exc.messages]
+        raise InputError(messages[0], messages) from None
+    summary, interval, meta = None, None, {"source": str(src)}
+    if run_folder is not None:
+        import json
+
+        try:
+            summary = json.loads((run_folder / "summary.json").read_text())
+        except (OSError, ValueError):
+            summary = None
+        meta = _provenance(run_folder) or meta
+        resolved = run_folder / "scenario.resolved.yaml"
+        if resolved.exists():
+            from hccsim.simulator import scenario as scenario_mod
+
+            sc = scenario_mod.load(resolved)
+            interval = sc.imaging_interval_days
+            tables, cut = _with_data_cut(tables, sc)
+            meta = {**meta, **cut}
+    if args.scan_interval_weeks:
+        interval = 7.0 * args.scan_interval_weeks
+    how = "given" if args.scan_interval_weeks else "from the run's scenario"
+    if interval is None:
+        interval, how = estimate_scan_interval(tables), "median interval between recorded scans"
+    done = analyse(
+        tables,
+        out,
+        scan_interval_days=interval,
+        title=f"hccsim analyze: {meta.get('scenario') or src.resolve().name}",
+        subtitle=f"cohort tables from {src}",
+        provenance={**meta, "scan interval": f"{interval:g} days ({how})"},
+        summary=summary,
+        max_replicates=args.max_replicates,
+        notes=warnings,
+    )
+    if not args.quiet:
+        m = done.summary["metrics"]
+        reps = done.summary["replicates"]
+        print(f"hccsim analyze {src}: {done.summary['n']} patients, {reps} replicate(s)")
+        if reps == 1:  # a real cohort: its own medians with 95% CIs (log(-log))
+            surv = done.dataframes["survival"].set_index("endpoint")
+
+            def ci(name):
+                r = surv.loc[name]
+                low, high = _months(r["median_lower"]), _months(r["median_upper"])
+                return f"{_months(r['median_months'])} (95% CI {low}-{high})"
+
+            print(f"  OS median, months:  {ci('os')}")
+            print(f"  PFS RECIST 1.1:     {ci('pfs_recist')}")
+            print(f"  PFS mRECIST:        {ci('pfs_mrecist')}")
+        else:
+            print(f"  OS median, months:  {_fmt(m['os_median_months'])}")
+            print(f"  PFS RECIST 1.1:     {_fmt(m['pfs_recist_median_months'])}")
+            print(f"  PFS mRECIST:        {_fmt(m['pfs_mrecist_median_months'])}")
+        for note in done.notes:
+            print(f"  note: {note}")
+        print(
+            f"  written:            {done.report}, {out / 'tables'}/, {out / 'figures'}/, "
+            f"{out / 'summary.json'}"
+        )
     return 0
 
 
@@ -256,6 +456,11 @@ def _fmt(stat: dict) -> str:
         return "NR" if x is None else f"{x:.1f}"
 
     return f"{num(stat['median'])} (95% range {num(stat['q025'])}-{num(stat['q975'])})"
+
+
+def _months(x) -> str:
+    x = float(x)
+    return "NR" if x != x or x == float("inf") else f"{x:.1f}"
 
 
 def _headline(result) -> str:

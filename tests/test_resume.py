@@ -137,3 +137,45 @@ def test_a_finished_run_resumes_to_itself(scenario, reference, tmp_path):
     res = hccsim("run", str(scenario), "--out", str(reference), "--resume", "--quiet")
     assert res.returncode == 0, res.stderr
     assert parquet_files(reference) == before
+
+
+SHORT = """\
+name: not-reached
+description: Twelve months of follow-up for 15 patients, so that some medians are not reached.
+seed: 1
+replicates: 3
+population: {preset: anchor_ramucirumab}
+cohort: {size: 15}
+treatment: {sequence: [ramucirumab, best_supportive_care]}
+observation: {imaging_weeks: 6, max_follow_up_months: 12, lab_weeks: 2}
+"""
+
+
+def test_medians_not_reached_survive_the_manifest_and_a_resume(tmp_path):
+    """A replicate metric that is inf (a median not reached) or NaN (a hazard ratio with an
+    empty group) is kept in the strict-JSON manifest as text and read back as a float by
+    --resume, which then gives the summary of an uninterrupted run."""
+    path = tmp_path / "short.yaml"
+    path.write_text(SHORT)
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert hccsim("run", str(path), "--out", str(whole), "--quiet", "--no-report").returncode == 0
+    done = json.loads((whole / "manifest.json").read_text())["done"]
+    texts = {v for m in done.values() for v in m.values() if isinstance(v, str)}
+    assert texts == {"inf", "nan"}  # both occur with this seed
+    first = hccsim(
+        "run", str(path), "--out", str(part), "--replicates", "2", "--quiet", "--no-report"
+    )
+    assert first.returncode == 0, first.stderr
+    again = hccsim(
+        "run",
+        str(path),
+        "--out",
+        str(part),
+        "--replicates",
+        "3",
+        "--resume",
+        "--quiet",
+        "--no-report",
+    )
+    assert again.returncode == 0, again.stderr
+    assert (part / "summary.json").read_text() == (whole / "summary.json").read_text()

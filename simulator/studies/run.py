@@ -25,6 +25,7 @@ and redoes the rest (half-written parts are never trusted).
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import sys
@@ -296,6 +297,17 @@ def simulate_replicates(
 
 
 # -- the run folder ----------------------------------------------------------------------------
+def _encode(metrics: dict) -> dict:
+    """A replicate's metrics for the manifest (strict JSON): a median not reached (inf) or a
+    statistic that could not be formed (NaN) is written as the text "inf", "-inf" or "nan"."""
+    return {k: v if math.isfinite(v) else str(v) for k, v in metrics.items()}
+
+
+def _decode(metrics: dict) -> dict:
+    """The manifest's metrics back as floats (inverse of :func:`_encode`)."""
+    return {k: float(v) for k, v in metrics.items()}
+
+
 def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for lib in LIBRARIES:
@@ -423,7 +435,7 @@ def run(
         _check_resumable(manifest, scenario_hash, seed, n_rep, out)
         remove_temporaries(out)
         kept = complete_replicates(out, manifest)
-        metrics = {int(r): m for r, m in manifest["done"].items() if int(r) in kept}
+        metrics = {int(r): _decode(m) for r, m in manifest["done"].items() if int(r) in kept}
     else:
         prepare_folder(out, overwrite)
         metrics = {}
@@ -451,7 +463,7 @@ def run(
         "seed": seed,
         "scenario_hash": scenario_hash,
         "replicates": n_rep,
-        "done": {str(r): m for r, m in sorted(metrics.items())},
+        "done": {str(r): _encode(m) for r, m in sorted(metrics.items())},
     }
     write_json(out / MANIFEST, manifest)
 
@@ -488,7 +500,7 @@ def run(
                     writer = None
                     metrics[r] = metrics_from_endpoints(concat_endpoints(endpoints))
                     endpoints = []
-                    manifest["done"][str(r)] = metrics[r]
+                    manifest["done"][str(r)] = _encode(metrics[r])
                     write_json(out / MANIFEST, manifest)
                 if progress:
                     progress(done_patients, total)

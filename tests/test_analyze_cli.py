@@ -1,0 +1,138 @@
+"""``hccsim analyze``: every table, figure and the report from the shipped example dataset and
+from a run's ``cohort/`` folder; broken inputs exit 2 with a message that names the table, the
+column and the rows, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hccsim.analysis.figures import FIGURE_NAMES
+from hccsim.analysis.io import example_cohort
+from hccsim.analysis.tables import TABLE_NAMES
+from tests.helpers import hccsim
+
+SCENARIO = """\
+name: analyze-check
+description: A small run whose cohort folder is analysed again.
+seed: 4242
+replicates: 3
+population: {preset: anchor_ramucirumab}
+cohort: {size: 37}
+treatment: {sequence: [ramucirumab, regorafenib]}
+observation: {imaging_weeks: 6, max_follow_up_months: 24, lab_weeks: 2}
+"""
+
+
+def _outputs_complete(out: Path) -> None:
+    for name in TABLE_NAMES:
+        assert (out / "tables" / f"{name}.csv").stat().st_size > 0, name
+    for name in FIGURE_NAMES:
+        assert (out / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
+    html = (out / "report.html").read_text()
+    assert html.count("<img ") == len(FIGURE_NAMES)
+    assert html.count("<table>") >= len(TABLE_NAMES)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["os_median_months"]["median"] > 0
+
+
+def test_the_example_dataset_gives_every_table_figure_and_the_report(tmp_path):
+    out = tmp_path / "example"
+    res = hccsim("analyze", "example", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "OS median, months:" in res.stdout and "95% CI" in res.stdout
+    _outputs_complete(out)
+    # Without --overwrite an analysis is not replaced.
+    again = hccsim("analyze", str(example_cohort()), "--out", str(out))
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_a_runs_cohort_folder_gives_the_same_outputs(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SCENARIO)
+    run = tmp_path / "run"
+    res = hccsim("run", str(scenario), "--out", str(run), "--quiet")
+    assert res.returncode == 0, res.stderr
+    _outputs_complete(run)  # hccsim run writes the report itself
+    out = tmp_path / "again"
+    res = hccsim("analyze", str(run / "cohort"), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "3 replicate(s)" in res.stdout
+    _outputs_complete(out)
+    # Read from the run folder, the run's own summary (all replicates) is kept.
+    assert (out / "summary.json").read_text() == (run / "summary.json").read_text()
+
+
+def _broken(tmp_path: Path, change) -> Path:
+    folder = tmp_path / "cohort"
+    shutil.copytree(example_cohort(), folder)
+    change(folder)
+    return folder
+
+
+def _edit_csv(path: Path, column: str, row: int, value: str) -> None:
+    """Set ``column`` of data row ``row`` (1-based), which is line ``row + 1`` of the file
+    counting the header as line 1, the convention of hccsim's messages."""
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = lines[row].split(",")
+    cells[header.index(column)] = value
+    lines[row] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _drop_column(path: Path, column: str) -> None:
+    lines = [line.split(",") for line in path.read_text().splitlines()]
+    k = lines[0].index(column)
+    path.write_text("\n".join(",".join(c[:k] + c[k + 1 :]) for c in lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "expected"),
+    [
+        (
+            "missing column",
+            lambda f: _drop_column(f / "patients.csv", "death"),
+            ["patients", "death"],
+        ),
+        (
+            "negative day",
+            lambda f: _edit_csv(f / "patients.csv", "last_follow_up_day", 3, "-5"),
+            ["patients", "last_follow_up_day", "line 4"],
+        ),
+        (
+            "text in a numeric column",
+            lambda f: _edit_csv(f / "labs.csv", "albumin_g_dl", 2, "abc"),
+            ["labs", "albumin_g_dl", "line 3", "'abc'"],
+        ),
+        (
+            "missing table",
+            lambda f: (f / "lines.csv").unlink(),
+            ["lines"],
+        ),
+        (
+            "empty folder",
+            lambda f: [p.unlink() for p in f.iterdir()],
+            ["patients"],
+        ),
+    ],
+)
+def test_broken_inputs_get_their_message_and_exit_2(tmp_path, case, change, expected):
+    folder = _broken(tmp_path, change)
+    res = hccsim("analyze", str(folder), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2, (case, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr
+    first = res.stderr.strip().splitlines()[0]
+    assert first.startswith(f"hccsim: {folder}"), first
+    for word in expected:
+        assert word in res.stderr, (case, word, res.stderr)
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_a_folder_that_does_not_exist_exits_2(tmp_path):
+    res = hccsim("analyze", str(tmp_path / "nowhere"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "nowhere" in res.stderr
