@@ -71,6 +71,31 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(x) for x in text.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or any(n < 2 for n in sizes) or sorted(set(sizes)) != sizes:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected increasing whole numbers >= 2 separated by "
+            "commas, e.g. 200,250,300"
+        )
+    return sizes
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.5 <= value <= 0.99:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected a power between 0.5 and 0.99, e.g. 0.8"
+        )
+    return value
+
+
 def _jobs(text: str) -> int:
     try:
         value = int(text)
@@ -163,6 +188,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
+    p = sub.add_parser(
+        "power",
+        help="simulation-based power and sample size of a trial scenario (its power: section)",
+    )
+    p.add_argument("scenario", help="scenario YAML file with a power: section (or a shipped name)")
+    p.add_argument(
+        "--sample-sizes",
+        type=_sizes,
+        help="comma-separated increasing sample sizes, e.g. 200,250,300 (default: the scenario's)",
+    )
+    p.add_argument(
+        "--replicates",
+        type=_positive_int,
+        help="simulated trials per size (default: the scenario's)",
+    )
+    p.add_argument(
+        "--target-power",
+        type=_probability,
+        help="power to reach, e.g. 0.8 (default: the scenario's)",
+    )
+    p.add_argument("--seed", type=_seed, help="root seed (default: the scenario's, else drawn)")
+    p.add_argument(
+        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
+    )
+    p.add_argument("--out", help="output folder (default: results/<scenario name>-power)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
     p = sub.add_parser("validate", help="check scenario files; report every problem of every file")
     p.add_argument("files", nargs="+", help="scenario YAML files")
 
@@ -184,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         command = {
             "run": _run,
             "analyze": _analyze,
+            "power": _power,
             "validate": _validate,
             "schema": _schema,
             "list": _list,
@@ -484,6 +538,84 @@ def _headline(result) -> str:
             f"  {label:14s}" + "".join("   n/a" if c is None else f"{100 * c:6.1f}" for c in cells)
         )
     return "\n".join(lines)
+
+
+def _power(args) -> int:
+    import json
+
+    from hccsim.simulator import scenario as scenario_mod
+    from hccsim.simulator.streams import draw_root_seed
+    from hccsim.simulator.studies import power as power_mod
+    from hccsim.simulator.studies.run import library_versions
+
+    path = _scenario_path(args.scenario)
+    sc = scenario_mod.load(path)
+    if sc.power is None:
+        raise InputError(
+            f"{path}: power: missing; hccsim power needs a power: section (endpoint, test, "
+            "sample_sizes, ...; see docs/scenarios.md)"
+        )
+    update = {}
+    if args.sample_sizes:
+        update["sample_sizes"] = args.sample_sizes
+    if args.replicates:
+        update["replicates"] = args.replicates
+    if args.target_power:
+        update["target_power"] = args.target_power
+    data = sc.model_dump(mode="json")
+    data["power"].update(update)
+    if data["power"]["sample_sizes"][-1] > data["cohort"]["size"]:
+        data["cohort"]["size"] = data["power"]["sample_sizes"][-1]
+    sc = scenario_mod.validate_data(data, f"{path} (with the command-line options)")
+    seed = (
+        args.seed
+        if args.seed is not None
+        else (sc.seed if sc.seed is not None else draw_root_seed())
+    )
+    out = Path(args.out) if args.out else Path("results") / f"{sc.name}-power"
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise InputError(f"--out {out}: exists and is not empty; use --overwrite to replace it")
+    out.mkdir(parents=True, exist_ok=True)
+    interactive = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
+    bar = _progress_bar(interactive)
+    t0 = time.monotonic()
+    results = power_mod.simulate_power(
+        sc, seed, jobs=args.jobs, progress=(lambda d, t: bar(d, t)) if bar else None
+    )
+    rows = power_mod.summarise_power(sc, results)
+    resolved = sc.resolved(seed)
+    (out / "scenario.resolved.yaml").write_text(resolved.to_yaml())
+    provenance = {
+        "scenario": sc.name,
+        "scenario_file": str(path),
+        "seed": str(seed),
+        "replicates per size": str(sc.power.replicates),
+        "sample sizes": ", ".join(map(str, sc.power.sample_sizes)),
+        "seconds": f"{time.monotonic() - t0:.1f} with {args.jobs} job(s)",
+        "libraries": json.dumps(library_versions(), sort_keys=True),
+    }
+    n_target = power_mod.write_outputs(out, sc, seed, rows, provenance)
+    if not args.quiet:
+        p = sc.power
+        print(
+            f"hccsim power '{sc.name}': {p.test} on {p.endpoint}, alpha {p.alpha:g} "
+            f"({p.sides}-sided), {p.replicates} trials per size, seed {seed}"
+        )
+        print("       n   power  (95% Wilson)     events  months  estimate  Schoenfeld  Freedman")
+        for r in rows:
+
+            def f(x, fmt):
+                return format(x, fmt) if x == x else "n/a"
+
+            print(
+                f"  {r.n:6d}  {r.power:6.3f}  ({r.wilson_low:.3f}-{r.wilson_high:.3f})  "
+                f"{r.mean_events:8.1f}  {r.mean_study_months:6.1f}  {f(r.estimate, '8.3f')}  "
+                f"{f(r.schoenfeld_power, '10.3f')}  {f(r.freedman_power, '8.3f')}"
+            )
+        reached = "not reached" if n_target != n_target else f"{n_target:.0f} patients"
+        print(f"  power {p.target_power:g} at: {reached}")
+        print(f"  written: {out}/ (power.json, power.csv, figures/power_curve.png, report.html)")
+    return 0
 
 
 def _validate(args) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 import simpy
 
 from hccsim.analysis.ctcae import treatment_emergent_events
+from hccsim.simulator import trial
 from hccsim.simulator.cohort import Criteria, Preset, draw_eligible
 from hccsim.simulator.patient import HORIZON, Context, Course
 from hccsim.simulator.records import Buffers, Columns
@@ -66,7 +67,12 @@ def _block_starts(root: int, replicate: int, blocks: int) -> tuple[float, ...]:
 
 
 def entry_days(
-    root: int, replicate: int, start: int, stop: int, accrual_per_month: float | None
+    root: int,
+    replicate: int,
+    start: int,
+    stop: int,
+    accrual_per_month: float | None,
+    ramp_up_months: float | None = None,
 ) -> np.ndarray:
     """Entry days of patients ``start .. stop-1``: a Poisson accrual process, or all at day 0.
 
@@ -90,6 +96,9 @@ def entry_days(
         lo = max(start - j * ACCRUAL_BLOCK, 0)
         hi = min(stop - j * ACCRUAL_BLOCK, ACCRUAL_BLOCK)
         out.append(times[lo:hi])
+    if ramp_up_months:  # a linear ramp-up: the unit-rate times mapped through it (trial.py)
+        months = trial.ramp_up_months(np.concatenate(out), accrual_per_month, ramp_up_months)
+        return months * DAYS_PER_MONTH
     return np.concatenate(out) * (DAYS_PER_MONTH / accrual_per_month)
 
 
@@ -104,6 +113,8 @@ def simulate_batch(
     first_line: bool = False,
     accrual_per_month: float | None = None,
     criteria: Criteria | None = None,
+    design=None,
+    ramp_up_months: float | None = None,
 ) -> dict[str, Columns]:
     """Simulate patients ``start .. stop-1`` of one replicate to the horizon; return the tables.
 
@@ -116,17 +127,41 @@ def simulate_batch(
     criteria = criteria if criteria is not None else preset.eligibility
     chosen = draw_eligible(preset, criteria, [s.biology for s in streams], first_line)
     baseline = {k: v.tolist() for k, v in chosen.items()}
-    entry = entry_days(root, replicate, start, stop, accrual_per_month).tolist()
-    policy = ctx.policy
+    entry = entry_days(root, replicate, start, stop, accrual_per_month, ramp_up_months).tolist()
     keys = list(baseline)
+    if design is None:
+        contexts, labels = [ctx] * (stop - start), [None] * (stop - start)
+    else:
+        arm, labels = _randomise(design, preset, criteria, first_line, replicate, start, chosen)
+        contexts = [design.arms[a] for a in arm.tolist()]
+    policies = {id(c): c.policy for c in contexts}
     for i, s in enumerate(streams):
         b = {k: baseline[k][i] for k in keys}
-        course = Course(ctx, start + i, s, b, buf, policy, entry[i])
+        c = contexts[i]
+        course = Course(c, start + i, s, b, buf, policies[id(c)], entry[i], labels[i])
         env.process(_process(env, course, 0.0))
     env.run()
     tables = buf.to_columns(replicate)
     tables["adverse_events"] = _with_lab_events(tables, buf.lab_actions)
     return tables
+
+
+def _randomise(design, preset, criteria, first_line, replicate, start, chosen):
+    """Arms and stratum labels of this batch's patients (``trial.py``). Permuted blocks within
+    strata need the strata of every earlier patient of the replicate: their baselines are drawn
+    again, from their own generators, so exactly as their own batches draw them."""
+    n = len(next(iter(chosen.values())))
+    if design.stratify_by:
+        every = chosen
+        if start:
+            earlier = [PatientStreams(design.root, replicate, pid).biology for pid in range(start)]
+            before = draw_eligible(preset, criteria, earlier, first_line)
+            every = {k: np.concatenate([before[k], chosen[k]]) for k in chosen}
+        codes, labels = trial.strata(every, design.stratify_by)
+    else:
+        codes, labels = np.zeros(start + n, dtype=np.int64), [None] * (start + n)
+    arms = trial.allocate(design.root, replicate, codes, design.weights, design.block_multiple)
+    return arms[start:], labels[start:]
 
 
 def _with_lab_events(tables, lab_actions) -> Columns:

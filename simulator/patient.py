@@ -81,6 +81,7 @@ class Context:
     streams: tuple[tuple[str, ...], ...] = ()  # the preset's prior sequences, by stream index
     history_known: bool = False  # prior lines come from treatment streams (or first line)
     quadrature_step: float = 14.0
+    death_hazard_ratio: float = 1.0  # an arm's assumed direct effect on the death hazard
 
     @property
     def policy(self) -> LinePolicy:
@@ -137,6 +138,7 @@ class Course:
         "segments",
         "sens_shared",
         "status_log",
+        "stratum",
         "streams",
         "susceptibility",
         "t_ae",
@@ -158,9 +160,10 @@ class Course:
         buf: Buffers,
         policy: LinePolicy,
         entry_day: float = 0.0,
+        stratum: str | None = None,
     ) -> None:
         self.ctx, self.pid, self.streams, self.b, self.buf = ctx, pid, streams, b, buf
-        self.policy, self.entry_day = policy, entry_day
+        self.policy, self.entry_day, self.stratum = policy, entry_day, stratum
         p = ctx.params
         bio = streams.biology
         z = bio.standard_normal(tumour.N_NORMALS + _N_EXTRA_NORMALS)
@@ -222,6 +225,7 @@ class Course:
             ehm=bool(b["ehm"]),
             albi=b["albi"],
             afp=b["afp_ng_ml"],
+            hazard_ratio=ctx.death_hazard_ratio,
         )
         self.progression = streams.keyed(Purpose.PROGRESSION, 0, 0)
         budgets = np.array([death_budget, *self.progression.standard_exponential(N_PROCESSES - 1)])
@@ -631,7 +635,7 @@ class Course:
         row.update(
             patient_id=self.pid,
             arm=self.ctx.arm,
-            stratum=None,
+            stratum=self.stratum,
             entry_day=self.entry_day,
             index_drug=self.ctx.sequence[0].name,
             death=died,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 import json
 import math
 import types
@@ -191,32 +192,42 @@ class Cohort(_Section):
         ge=1,
         le=100_000,
     )
-
-
-class Treatment(_Section):
-    sequence: list[
-        Annotated[
-            str,
-            AfterValidator(_drug),
-            Field(
-                json_schema_extra={
-                    "expected": "the name of a drug of the catalogue (hccsim list drugs), e.g. ramucirumab"
-                }
-            ),
-        ]
-    ] = _f(
-        expected="a list of 1 to 12 regimens from the index line on, e.g. [ramucirumab, regorafenib]",
-        min_length=1,
-        max_length=12,
-    )
-    progression_criterion: Literal["recist1.1", "mrecist"] = _f(
-        "recist1.1",
-        expected="recist1.1 or mrecist: the criterion whose progression ends a line",
+    accrual_ramp_up_months: float | None = _f(
+        None,
+        expected="a positive number of months over which accrual rises linearly to accrual_per_month, e.g. 6 (needs accrual_per_month)",
+        gt=0,
+        le=120,
     )
 
-    @field_validator("sequence")
-    @classmethod
-    def _supportive_last(cls, v: list[str]) -> list[str]:
+    @model_validator(mode="after")
+    def _ramp_needs_rate(self) -> Cohort:
+        if self.accrual_ramp_up_months is not None and self.accrual_per_month is None:
+            raise PydanticCustomError(
+                "hccsim",
+                "{message}",
+                {
+                    "message": "a ramp-up needs a full accrual rate; expected accrual_per_month too (or leave accrual_ramp_up_months out)",
+                    "field": "accrual_ramp_up_months",
+                    "value": self.accrual_ramp_up_months,
+                },
+            )
+        return self
+
+
+_SEQUENCE_ITEM = Annotated[
+    str,
+    AfterValidator(_drug),
+    Field(
+        json_schema_extra={
+            "expected": "the name of a drug of the catalogue (hccsim list drugs), e.g. ramucirumab"
+        }
+    ),
+]
+
+
+def _supportive_last(v: list[str] | None) -> list[str] | None:
+    """Best supportive care may only end a sequence."""
+    if v is not None:
         for i, name in enumerate(v[:-1]):
             if catalogue()[name].kind == "supportive":
                 raise PydanticCustomError(
@@ -228,7 +239,118 @@ class Treatment(_Section):
                         "value": name,
                     },
                 )
-        return v
+    return v
+
+
+STRATIFICATION_FACTORS = (
+    "ecog",
+    "afp_ge_400",
+    "child_pugh",
+    "mvi_or_ehm",
+    "bclc",
+    "line",
+    "age_ge_65",
+)
+
+
+class Arm(_Section):
+    name: str = _f(
+        expected="a short arm name of letters, digits, '-', '_' or '.', e.g. ramucirumab",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$",
+    )
+    sequence: list[_SEQUENCE_ITEM] = _f(
+        expected="a list of 1 to 12 regimens from the index line on, e.g. [ramucirumab, regorafenib]",
+        min_length=1,
+        max_length=12,
+    )
+    allocation: int = _f(
+        1, expected="a whole-number allocation weight from 1 to 10, e.g. 2 for 2:1", ge=1, le=10
+    )
+    death_hazard_ratio: float = _f(
+        1.0,
+        expected="a positive number multiplying this arm's death hazard, e.g. 0.8 (an assumed direct effect for sensitivity or validation; 1: none)",
+        gt=0,
+        le=10,
+    )
+
+    @field_validator("sequence")
+    @classmethod
+    def _supportive_last(cls, v):
+        return _supportive_last(v)
+
+
+class Randomisation(_Section):
+    block_multiple: int = _f(
+        1,
+        expected="a whole number from 1 to 10: each permuted block holds this many times the sum of the allocation weights",
+        ge=1,
+        le=10,
+    )
+    stratify_by: list[Literal[STRATIFICATION_FACTORS]] = _f(
+        [],
+        expected="a list of stratification factors from: " + ", ".join(STRATIFICATION_FACTORS),
+        max_length=4,
+    )
+
+
+class Treatment(_Section):
+    sequence: list[_SEQUENCE_ITEM] | None = _f(
+        None,
+        expected="a list of 1 to 12 regimens from the index line on, e.g. [ramucirumab, regorafenib] (or arms for a randomised trial)",
+        min_length=1,
+        max_length=12,
+    )
+    arms: list[Arm] | None = _f(
+        None,
+        expected="a list of 2 to 6 arms, each with name, sequence and allocation (or sequence for a single-arm cohort)",
+        min_length=2,
+        max_length=6,
+    )
+    randomisation: Randomisation = _f(
+        Randomisation(), expected="a mapping with block_multiple and stratify_by"
+    )
+    progression_criterion: Literal["recist1.1", "mrecist"] = _f(
+        "recist1.1",
+        expected="recist1.1 or mrecist: the criterion whose progression ends a line",
+    )
+
+    @field_validator("sequence")
+    @classmethod
+    def _supportive_last(cls, v):
+        return _supportive_last(v)
+
+    @model_validator(mode="after")
+    def _one_design(self) -> Treatment:
+        if (self.sequence is None) == (self.arms is None):
+            raise PydanticCustomError(
+                "hccsim",
+                "{message}",
+                {
+                    "message": "expected exactly one of sequence (one treatment sequence) and arms (a randomised trial)",
+                    "field": "arms" if self.arms is not None else "sequence",
+                    "value": "both given" if self.arms is not None else "neither given",
+                },
+            )
+        if self.arms is not None:
+            names = [a.name for a in self.arms]
+            if len(set(names)) < len(names):
+                raise PydanticCustomError(
+                    "hccsim",
+                    "{message}",
+                    {
+                        "message": "arm names must differ",
+                        "field": "arms",
+                        "value": ", ".join(names),
+                    },
+                )
+        return self
+
+    @property
+    def arm_list(self) -> list[Arm]:
+        """The arms; a single-sequence scenario is one arm named after nothing in particular."""
+        if self.arms is not None:
+            return list(self.arms)
+        return [Arm(name="single", sequence=list(self.sequence))]
 
 
 class Observation(_Section):
@@ -273,6 +395,116 @@ class Analysis(_Section):
         gt=0,
         le=600,
     )
+    data_cut_events: int | None = _f(
+        None,
+        expected="a whole number of events of the primary endpoint (power.endpoint; deaths by default) at which the data are cut, e.g. 300 (or leave it out)",
+        ge=1,
+        le=10_000_000,
+    )
+
+
+ENDPOINTS = (
+    "os",
+    "pfs_recist",
+    "pfs_mrecist",
+    "orr_recist",
+    "orr_mrecist",
+    "pfs_rate_recist",
+    "pfs_rate_mrecist",
+)
+TESTS = ("logrank", "stratified_logrank", "cox_wald", "rmst", "one_sample_logrank", "binomial")
+
+
+class Power(_Section):
+    endpoint: Literal[ENDPOINTS] = _f(
+        "os", expected="the primary endpoint: one of " + ", ".join(ENDPOINTS)
+    )
+    test: Literal[TESTS] = _f(
+        "logrank",
+        expected="the test: logrank, stratified_logrank, cox_wald or rmst (two arms); one_sample_logrank or binomial (one arm)",
+    )
+    alpha: float = _f(
+        0.05, expected="a significance level between 0 and 0.5, e.g. 0.05", gt=0, lt=0.5
+    )
+    sides: Literal[1, 2] = _f(2, expected="1 or 2 (sided test)")
+    sample_sizes: list[Annotated[int, Field(ge=2, le=1_000_000)]] = _f(
+        expected="a list of 1 to 20 increasing whole numbers of patients, e.g. [200, 250, 300]",
+        min_length=1,
+        max_length=20,
+    )
+    replicates: int = _f(
+        1000,
+        expected="a whole number of replicates from 10 to 1,000,000, e.g. 1000",
+        ge=10,
+        le=1_000_000,
+    )
+    target_power: float = _f(
+        0.8, expected="a power between 0.5 and 0.99, e.g. 0.8", ge=0.5, le=0.99
+    )
+    rmst_months: float | None = _f(
+        None, expected="the RMST horizon in months, e.g. 12 (needed by test rmst)", gt=0, le=240
+    )
+    landmark_months: float | None = _f(
+        None,
+        expected="the landmark in months of a pfs_rate endpoint, e.g. 6",
+        gt=0,
+        le=240,
+    )
+    benchmark_median_months: float | None = _f(
+        None,
+        expected="the historical median in months of a single-arm time-to-event test (exponential benchmark), e.g. 2.8",
+        gt=0,
+        le=240,
+    )
+    benchmark_rate: float | None = _f(
+        None,
+        expected="the historical rate (0-1) of a single-arm binomial test, e.g. 0.1",
+        gt=0,
+        lt=1,
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Power:
+        def bad(field, value, message):
+            raise PydanticCustomError(
+                "hccsim", "{message}", {"message": message, "field": field, "value": value}
+            )
+
+        sizes = self.sample_sizes
+        if any(b <= a for a, b in itertools.pairwise(sizes)):
+            bad(
+                "sample_sizes", str(sizes), "expected increasing sample sizes, e.g. [200, 250, 300]"
+            )
+        rate_endpoint = self.endpoint.startswith(("orr", "pfs_rate"))
+        if self.test == "binomial" and not rate_endpoint:
+            bad(
+                "test",
+                self.test,
+                "the binomial test needs a rate endpoint (orr_recist, orr_mrecist, pfs_rate_recist, pfs_rate_mrecist)",
+            )
+        if self.test != "binomial" and rate_endpoint:
+            bad(
+                "endpoint",
+                self.endpoint,
+                "a rate endpoint is tested by test binomial (a single-arm study against benchmark_rate)",
+            )
+        if self.test == "binomial" and self.benchmark_rate is None:
+            bad(
+                "benchmark_rate",
+                None,
+                "test binomial needs benchmark_rate, the historical rate, e.g. 0.1",
+            )
+        if self.test == "one_sample_logrank" and self.benchmark_median_months is None:
+            bad(
+                "benchmark_median_months",
+                None,
+                "test one_sample_logrank needs benchmark_median_months, e.g. 2.8",
+            )
+        if self.test == "rmst" and self.rmst_months is None:
+            bad("rmst_months", None, "test rmst needs rmst_months, the horizon, e.g. 12")
+        if self.endpoint.startswith("pfs_rate") and self.landmark_months is None:
+            bad("landmark_months", None, f"endpoint {self.endpoint} needs landmark_months, e.g. 6")
+        return self
 
 
 class Scenario(_Section):
@@ -305,11 +537,62 @@ class Scenario(_Section):
         Observation(),
         expected="a mapping with imaging_weeks, imaging_window_days, lab_weeks, labs_off_treatment, max_follow_up_months",
     )
-    analysis: Analysis = _f(Analysis(), expected="a mapping with data_cut_months")
+    analysis: Analysis = _f(
+        Analysis(), expected="a mapping with data_cut_months or data_cut_events"
+    )
+    power: Power | None = _f(
+        None,
+        expected="a mapping with endpoint, test, alpha, sides, sample_sizes, replicates and target_power (for hccsim power)",
+    )
     parameters: dict[str, Any] = _f(
         {},
         expected="a mapping of model parameters to override (hccsim list parameters), e.g. {death: {burden_exponent: 0.4}}",
     )
+
+    @model_validator(mode="after")
+    def _design_fits(self) -> Scenario:
+        def bad(field, value, message):
+            raise PydanticCustomError(
+                "hccsim", "{message}", {"message": message, "field": field, "value": value}
+            )
+
+        a, p = self.analysis, self.power
+        if a.data_cut_months is not None and a.data_cut_events is not None:
+            bad(
+                "analysis",
+                "both data cuts",
+                "expected at most one of analysis.data_cut_months and analysis.data_cut_events",
+            )
+        if p is None:
+            return self
+        two_arm = self.treatment.arms is not None
+        if p.test in ("one_sample_logrank", "binomial") and two_arm:
+            bad(
+                "power",
+                p.test,
+                f"test {p.test} is for a single-arm study (treatment.sequence); with arms use logrank, stratified_logrank, cox_wald or rmst",
+            )
+        if p.test not in ("one_sample_logrank", "binomial") and not two_arm:
+            bad(
+                "power",
+                p.test,
+                f"test {p.test} compares arms; a single-arm study (treatment.sequence) uses one_sample_logrank or binomial",
+            )
+        if two_arm and len(self.treatment.arms) != 2:
+            bad(
+                "power",
+                p.test,
+                "power compares two arms; expected exactly two arms (the first is the control)",
+            )
+        if p.test == "stratified_logrank" and not self.treatment.randomisation.stratify_by:
+            bad("power", p.test, "stratified_logrank needs treatment.randomisation.stratify_by")
+        if p.sample_sizes[-1] > self.cohort.size:
+            bad(
+                "power",
+                p.sample_sizes[-1],
+                f"the largest sample size exceeds cohort.size ({self.cohort.size}); set cohort.size to at least {p.sample_sizes[-1]}",
+            )
+        return self
 
     # -- derived quantities in the simulator's units --------------------------------------
     @property

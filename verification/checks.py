@@ -155,3 +155,8 @@ ALL = {
     "constant_hazard_dkw": constant_hazard_dkw,
     "km_against_lifelines": km_against_lifelines,
 }
+
+# The power checks of issue 9 (exponential theory, Schoenfeld, Wu's one-sample log-rank).
+from verification import power_validity  # noqa: E402
+
+ALL.update(power_validity.ALL)

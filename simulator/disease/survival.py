@@ -174,7 +174,10 @@ class DeathHazard:
         albi: float,
         afp: float,
         decompensated: bool = False,
+        hazard_ratio: float = 1.0,
     ) -> None:
+        # ``hazard_ratio`` multiplies the whole death hazard (disease and background): an arm's
+        # assumed direct effect (scenario ``treatment.arms[].death_hazard_ratio``), 1 otherwise.
         self._hr = p
         self._lp_static = p.log_hr_log10_afp * (math.log10(afp) - p.log10_afp_reference)
         self._albi0 = albi
@@ -182,13 +185,15 @@ class DeathHazard:
         self._beta = p.burden_exponent
         # r0 exp(x'b) (Vv / V_ref)^beta with Vv = SPHERE_CM3 * sum(d^3 f): one power of the sum.
         self._base = (
-            p.base_rate_per_month
+            hazard_ratio
+            * p.base_rate_per_month
             / DAYS_PER_MONTH
             * (SPHERE_CM3 / p.reference_burden_cm3) ** self._beta
         )
         self._kappa = p.lethal_burden_exponent
         self._lethal = (
-            p.lethal_burden_rate_per_month
+            hazard_ratio
+            * p.lethal_burden_rate_per_month
             / DAYS_PER_MONTH
             * (SPHERE_CM3 / p.lethal_burden_cm3) ** self._kappa
         )
@@ -203,7 +208,7 @@ class DeathHazard:
             + b * (age - 70.0)
             + (0.0 if male else p.background_female_log_hr)
         )
-        self._bg_a = math.exp(log_at_start) / DAYS_PER_YEAR  # per day at t = 0
+        self._bg_a = hazard_ratio * math.exp(log_at_start) / DAYS_PER_YEAR  # per day at t = 0
         self._bg_b = b / DAYS_PER_YEAR  # per day of follow-up
         self.lesions = lesions
         self.set_state(ecog=ecog, mvi=mvi, ehm=ehm, decompensated=decompensated)

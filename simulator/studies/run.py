@@ -86,12 +86,17 @@ BACKENDS = ("loky", "dask")
 class RunSpec:
     """Everything a worker needs for its tasks (small and picklable)."""
 
-    ctx: Context
+    ctx: Context  # the first arm's (the only one of a single-sequence scenario)
     preset: cohort.Preset
     root: int
     first_line: bool
     accrual_per_month: float | None
     criteria: cohort.Criteria
+    arms: tuple[Context, ...] = ()  # a randomised trial's arms, in the scenario's order
+    weights: tuple[int, ...] = ()  # their allocation weights
+    block_multiple: int = 1
+    stratify_by: tuple[str, ...] = ()
+    accrual_ramp_up_months: float | None = None
 
 
 def build_spec(scenario: Scenario, seed: int) -> RunSpec:
@@ -103,21 +108,44 @@ def build_spec(scenario: Scenario, seed: int) -> RunSpec:
     streams = (
         preset.prior_lines.streams if preset.prior_lines is not None and not first_line else ()
     )
-    ctx = Context(
-        params=params,
-        sequence=tuple(params.drugs[d] for d in scenario.treatment.sequence),
-        arm=scenario.name,
-        criterion=scenario.treatment.progression_criterion,
-        imaging_interval=scenario.imaging_interval_days,
-        imaging_window=scenario.observation.imaging_window_days,
-        lab_interval=scenario.observation.lab_weeks * 7.0,
-        labs_off_treatment=scenario.observation.labs_off_treatment,
-        horizon=scenario.horizon_days,
-        streams=tuple(s.prior for s in streams),
-        history_known=first_line or preset.prior_lines is not None,
-    )
+
+    def context(sequence, arm: str, death_hazard_ratio: float = 1.0) -> Context:
+        return Context(
+            params=params,
+            sequence=tuple(params.drugs[d] for d in sequence),
+            arm=arm,
+            criterion=scenario.treatment.progression_criterion,
+            imaging_interval=scenario.imaging_interval_days,
+            imaging_window=scenario.observation.imaging_window_days,
+            lab_interval=scenario.observation.lab_weeks * 7.0,
+            labs_off_treatment=scenario.observation.labs_off_treatment,
+            horizon=scenario.horizon_days,
+            streams=tuple(s.prior for s in streams),
+            history_known=first_line or preset.prior_lines is not None,
+            death_hazard_ratio=death_hazard_ratio,
+        )
+
     criteria = preset.eligibility.merged(scenario.population.eligibility.criteria())
-    return RunSpec(ctx, preset, seed, first_line, scenario.cohort.accrual_per_month, criteria)
+    t = scenario.treatment
+    if t.arms is None:
+        ctx = context(t.sequence, scenario.name)
+        arms: tuple[Context, ...] = ()
+    else:
+        arms = tuple(context(a.sequence, a.name, a.death_hazard_ratio) for a in t.arms)
+        ctx = arms[0]
+    return RunSpec(
+        ctx,
+        preset,
+        seed,
+        first_line,
+        scenario.cohort.accrual_per_month,
+        criteria,
+        arms=arms,
+        weights=tuple(a.allocation for a in t.arms or ()),
+        block_multiple=t.randomisation.block_multiple,
+        stratify_by=tuple(t.randomisation.stratify_by),
+        accrual_ramp_up_months=scenario.cohort.accrual_ramp_up_months,
+    )
 
 
 def check_eligibility(spec: RunSpec, source: str = "") -> None:
@@ -159,6 +187,8 @@ def simulate_task(spec: RunSpec, replicate: int, start: int, stop: int):
         first_line=spec.first_line,
         accrual_per_month=spec.accrual_per_month,
         criteria=spec.criteria,
+        design=spec if spec.arms else None,
+        ramp_up_months=spec.accrual_ramp_up_months,
     )
 
 
