@@ -403,6 +403,13 @@ class Analysis(_Section):
     )
 
 
+def _refuse(field: str, value: Any, message: str):
+    """Raise the validation error of a cross-field check, reported at ``field``."""
+    raise PydanticCustomError(
+        "hccsim", "{message}", {"message": message, "field": field, "value": value}
+    )
+
+
 ENDPOINTS = (
     "os",
     "pfs_recist",
@@ -465,45 +472,42 @@ class Power(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Power:
-        def bad(field, value, message):
-            raise PydanticCustomError(
-                "hccsim", "{message}", {"message": message, "field": field, "value": value}
-            )
-
         sizes = self.sample_sizes
         if any(b <= a for a, b in itertools.pairwise(sizes)):
-            bad(
+            _refuse(
                 "sample_sizes", str(sizes), "expected increasing sample sizes, e.g. [200, 250, 300]"
             )
         rate_endpoint = self.endpoint.startswith(("orr", "pfs_rate"))
         if self.test == "binomial" and not rate_endpoint:
-            bad(
+            _refuse(
                 "test",
                 self.test,
                 "the binomial test needs a rate endpoint (orr_recist, orr_mrecist, pfs_rate_recist, pfs_rate_mrecist)",
             )
         if self.test != "binomial" and rate_endpoint:
-            bad(
+            _refuse(
                 "endpoint",
                 self.endpoint,
                 "a rate endpoint is tested by test binomial (a single-arm study against benchmark_rate)",
             )
         if self.test == "binomial" and self.benchmark_rate is None:
-            bad(
+            _refuse(
                 "benchmark_rate",
                 None,
                 "test binomial needs benchmark_rate, the historical rate, e.g. 0.1",
             )
         if self.test == "one_sample_logrank" and self.benchmark_median_months is None:
-            bad(
+            _refuse(
                 "benchmark_median_months",
                 None,
                 "test one_sample_logrank needs benchmark_median_months, e.g. 2.8",
             )
         if self.test == "rmst" and self.rmst_months is None:
-            bad("rmst_months", None, "test rmst needs rmst_months, the horizon, e.g. 12")
+            _refuse("rmst_months", None, "test rmst needs rmst_months, the horizon, e.g. 12")
         if self.endpoint.startswith("pfs_rate") and self.landmark_months is None:
-            bad("landmark_months", None, f"endpoint {self.endpoint} needs landmark_months, e.g. 6")
+            _refuse(
+                "landmark_months", None, f"endpoint {self.endpoint} needs landmark_months, e.g. 6"
+            )
         return self
 
 
@@ -551,14 +555,9 @@ class Scenario(_Section):
 
     @model_validator(mode="after")
     def _design_fits(self) -> Scenario:
-        def bad(field, value, message):
-            raise PydanticCustomError(
-                "hccsim", "{message}", {"message": message, "field": field, "value": value}
-            )
-
         a, p = self.analysis, self.power
         if a.data_cut_months is not None and a.data_cut_events is not None:
-            bad(
+            _refuse(
                 "analysis",
                 "both data cuts",
                 "expected at most one of analysis.data_cut_months and analysis.data_cut_events",
@@ -567,27 +566,27 @@ class Scenario(_Section):
             return self
         two_arm = self.treatment.arms is not None
         if p.test in ("one_sample_logrank", "binomial") and two_arm:
-            bad(
+            _refuse(
                 "power",
                 p.test,
                 f"test {p.test} is for a single-arm study (treatment.sequence); with arms use logrank, stratified_logrank, cox_wald or rmst",
             )
         if p.test not in ("one_sample_logrank", "binomial") and not two_arm:
-            bad(
+            _refuse(
                 "power",
                 p.test,
                 f"test {p.test} compares arms; a single-arm study (treatment.sequence) uses one_sample_logrank or binomial",
             )
         if two_arm and len(self.treatment.arms) != 2:
-            bad(
+            _refuse(
                 "power",
                 p.test,
                 "power compares two arms; expected exactly two arms (the first is the control)",
             )
         if p.test == "stratified_logrank" and not self.treatment.randomisation.stratify_by:
-            bad("power", p.test, "stratified_logrank needs treatment.randomisation.stratify_by")
+            _refuse("power", p.test, "stratified_logrank needs treatment.randomisation.stratify_by")
         if p.sample_sizes[-1] > self.cohort.size:
-            bad(
+            _refuse(
                 "power",
                 p.sample_sizes[-1],
                 f"the largest sample size exceeds cohort.size ({self.cohort.size}); set cohort.size to at least {p.sample_sizes[-1]}",

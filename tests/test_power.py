@@ -25,6 +25,10 @@ from hccsim.simulator.scenario import loads
 from hccsim.simulator.studies import power as power_mod
 from hccsim.simulator.studies.run import build_spec, simulate_task
 from tests.helpers import hccsim
+from tests.test_survival_model import CONSTANT_HAZARD
+
+#: The constant-hazard parameters (0.05 deaths a month, nothing else acting on death).
+CONSTANT_DEATH_HAZARD = CONSTANT_HAZARD[CONSTANT_HAZARD.index("parameters:") :]
 
 MONTH = 30.4375
 N, RATE, CUT, BASE = 80, 10.0, 18.0, 0.05
@@ -44,19 +48,7 @@ treatment:
 observation: {{max_follow_up_months: 24, labs_off_treatment: false, lab_weeks: 12}}
 analysis: {{data_cut_months: {CUT}}}
 power: {{endpoint: os, test: logrank, sides: {sides}, sample_sizes: {list(sizes)}, replicates: {replicates}}}
-parameters:
-  death:
-    base_rate_per_month: {BASE}
-    burden_exponent: 0.0
-    log_hr_ecog: 0.0
-    log_hr_mvi: 0.0
-    log_hr_ehm: 0.0
-    log_hr_albi: 0.0
-    log_hr_log10_afp: 0.0
-    log_hr_decompensated: 0.0
-    background_gompertz_log_rate_at_70: -40.0
-    lethal_burden_rate_per_month: 0.0
-"""
+{CONSTANT_DEATH_HAZARD}"""
 
 
 def _exact_power(hr: float, replicates: int, seed: int = 1) -> float:
@@ -88,6 +80,7 @@ def test_exponential_power_equals_an_exact_simulation_of_the_same_design():
     0.3) agree within 3 MC SE of their difference (about 0.08)."""
     replicates = 300
     sc = loads(_exponential(0.6, replicates))
+    assert sc.parameters["death"]["base_rate_per_month"] == BASE  # the exact model's rate
     results = power_mod.simulate_power(sc, sc.seed, jobs=2)
     simulated = float(results[:, 0, 0].mean())
     exact = _exact_power(0.6, 20_000)
