@@ -116,9 +116,10 @@ def test_pd_after_ne_scans_is_still_progression():
     assert _one(patient(0, last_fu=300.0, scans=scans)) == (168.0, True)
 
 
-def _two_lines(last_fu, *, death=False, scans, end1, start2, reason1="toxicity"):
+def _two_lines(last_fu, *, pid=0, death=False, scans, end1, start2, reason1="toxicity"):
+    """A patient whose line 1 ends at ``end1`` and line 2 starts at ``start2``."""
     return patient(
-        0,
+        pid,
         last_fu=last_fu,
         death=death,
         scans=scans,

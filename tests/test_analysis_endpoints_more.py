@@ -36,6 +36,7 @@ from hccsim.analysis.response import best_overall_response
 from hccsim.analysis.survival import km_median
 from tests.cohort_builders import Scan, cohort, patient, to_arrow
 from tests.test_analysis_endpoints import _cohorts, _reference_pfs, _reference_progression
+from tests.test_analysis_endpoints import _two_lines as _base_two_lines
 
 INTERVAL = 56.0
 
@@ -54,17 +55,8 @@ def _ttp(tables, criterion="recist1.1"):
     return _pairs(time_to_progression(tables, criterion, scan_interval_days=INTERVAL))
 
 
-def _two_lines(pid, last_fu, *, death=False, scans, end1, start2, reason1="toxicity"):
-    return patient(
-        pid,
-        last_fu=last_fu,
-        death=death,
-        scans=scans,
-        lines=[
-            (1, 0.0, end1, reason1),
-            (2, start2, last_fu, "death" if death else "end_of_follow_up"),
-        ],
-    )
+def _two_lines(pid, last_fu, **kw):
+    return _base_two_lines(last_fu, pid=pid, **kw)
 
 
 # -- TTP --------------------------------------------------------------------------------------------
