@@ -139,6 +139,23 @@ def _index_scans(tables, criterion: str):
     return pt, row[on_index], np.asarray(a["day"], dtype=float)[on_index], resp[on_index]
 
 
+def imaged_on_index(tables) -> np.ndarray:
+    """Per patient (patients-table order), whether any assessment, baseline included, belongs
+    to the index line. A cohort where nobody is imaged (supportive care only) has no
+    measurable response or progression."""
+    pt = as_columns(tables["patients"])
+    a = as_columns(tables["assessments"])
+    n = len(pt["patient_id"])
+    out = np.zeros(n, dtype=bool)
+    if not len(a["patient_id"]) or not n:
+        return out
+    row, found = locate(pt, a)
+    index_line = np.asarray(pt["index_line"], dtype=np.int64)
+    hit = found & (np.asarray(a["line"], dtype=np.int64) == index_line[row])
+    out[row[hit]] = True
+    return out
+
+
 def _first_day(n: int, row: np.ndarray, day: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Per patient, the earliest ``day`` of the rows in ``mask`` (inf: none)."""
     out = np.full(n, np.inf)

@@ -221,12 +221,14 @@ def write_report(
     tables: Mapping,
     figures: Mapping[str, tuple[Path, str]],
     notes: Sequence[str] = (),
+    methods: Sequence[tuple[str, str]] | None = None,
 ) -> Path:
     """Write the report to ``path``.
 
     ``tables``: name -> formatted DataFrame (``attrs`` title and note); ``figures``: name ->
     (PNG path, caption); ``headline``: the summary metrics to show first; ``notes``: what could
-    not be computed, shown in a box near the top.
+    not be computed, shown in a box near the top; ``methods``: (heading, paragraph) pairs
+    (default: the cohort analysis's :data:`METHODS`).
     """
     path = Path(path)
     parts = [
@@ -276,7 +278,7 @@ def write_report(
     parts.append('<h2 id="figures">Figures</h2>')
     parts += [figure_html(p, name, caption) for name, (p, caption) in figures.items()]
     parts.append('<h2 id="methods">Methods</h2>')
-    for heading, paragraph in METHODS:
+    for heading, paragraph in METHODS if methods is None else methods:
         parts.append(f"<h3>{_e(heading)}</h3><p>{_e(paragraph)}</p>")
     parts.append("</body></html>")
     tmp = path.with_name(path.name + ".tmp")

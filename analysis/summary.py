@@ -58,6 +58,7 @@ from hccsim.analysis.endpoints import (
     Endpoint,
     cycles,
     disease_control_4w,
+    imaged_on_index,
     overall_survival,
     progression_free_survival,
     time_to_progression,
@@ -73,6 +74,12 @@ DC_MIN_DAYS = 28.0
 #: weeks has usually been read.
 LANDMARK_DAYS = 56.0
 ALBI_WEEKS = liver.DEFAULT_WEEKS
+#: Metrics that need imaging on the index line (besides the ``bor_*`` shares).
+NOT_MEASURED_WITHOUT_IMAGING = (
+    "pfs_recist_median_months", "pfs_mrecist_median_months", "ttp_recist_median_months",
+    "orr_recist", "orr_mrecist", "dcr_recist", "dcr_mrecist",
+    "dc4w", "os_median_months_dc4w_yes", "os_median_months_dc4w_no", "os_landmark_hr_dc4w",
+)  # fmt: skip
 INDEX_LINES = (2, 3, 4, 5)
 #: The CTCAE terms of the anchor study's adverse-event table (its "edema" is CTCAE "edema
 #: limbs"), reported in every summary whether seen or not.
@@ -123,6 +130,7 @@ def patient_endpoints(tables, *, scan_interval_days: float) -> dict:
     out["discontinued_for_ae"] = safety.discontinued_for_ae(tables).flags
     out["albi_weeks"] = liver.albi_values(tables, ALBI_WEEKS, on_index_line=True)
     out["cycles"] = cycles(tables).astype(float)
+    out["imaged"] = imaged_on_index(tables)
     pt = as_columns(tables["patients"])
     out["index_line"] = np.asarray(pt["index_line"], dtype=np.int64)
     cp = safety.child_pugh_classes(pt)
@@ -199,6 +207,12 @@ def metrics_from_endpoints(endpoints: Mapping) -> dict[str, float]:
     at_risk = os_.durations > LANDMARK_DAYS
     lm = Endpoint("os_landmark", os_.durations - LANDMARK_DAYS, os_.events)
     out["os_landmark_hr_dc4w"] = _hr(lm, endpoints["dc_landmark"], at_risk)
+    if n and not endpoints["imaged"].any():
+        # Nobody imaged on the index line (supportive care only): response and progression
+        # were not measured, so their metrics are undefined rather than 0% or a median of
+        # deaths alone.
+        for name in (*NOT_MEASURED_WITHOUT_IMAGING, *(k for k in out if k.startswith("bor_"))):
+            out[name] = math.nan
 
     out["grade3plus_ae"] = _share(endpoints["grade3plus"])
     out["dose_reduction"] = _share(endpoints["dose_reduction"])

@@ -216,6 +216,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
+    p = sub.add_parser(
+        "compare",
+        help="compare the arms of a scenario on the same virtual patients (common random numbers)",
+    )
+    p.add_argument("scenario", help="scenario YAML file with treatment.arms (or a shipped name)")
+    p.add_argument(
+        "--replicates",
+        type=_positive_int,
+        help="replicates, at least 2 (default: the scenario's, at least 2)",
+    )
+    p.add_argument("--seed", type=_seed, help="root seed (default: the scenario's, else drawn)")
+    p.add_argument(
+        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=["loky", "dask"],
+        default="loky",
+        help="where replicates run: local worker processes (loky, default) or a Dask cluster",
+    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    p.add_argument("--out", help="output folder (default: results/<scenario name>-compare)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
+    p = sub.add_parser(
+        "sweep",
+        help="simulate a scenario over the grid of its sweep: section (summaries or power)",
+    )
+    p.add_argument("scenario", help="scenario YAML file with a sweep: section (or a shipped name)")
+    p.add_argument(
+        "--replicates",
+        type=_positive_int,
+        help="replicates per point (with a power: section, trials per point; default: the "
+        "scenario's)",
+    )
+    p.add_argument("--seed", type=_seed, help="root seed (default: the scenario's, else drawn)")
+    p.add_argument(
+        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=["loky", "dask"],
+        default="loky",
+        help="where tasks run: local worker processes (loky, default) or a Dask cluster",
+    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    p.add_argument("--out", help="output folder (default: results/<scenario name>-sweep)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
     p = sub.add_parser("validate", help="check scenario files; report every problem of every file")
     p.add_argument("files", nargs="+", help="scenario YAML files")
 
@@ -238,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             "run": _run,
             "analyze": _analyze,
             "power": _power,
+            "sweep": _sweep,
+            "compare": _compare,
             "validate": _validate,
             "schema": _schema,
             "list": _list,
@@ -520,14 +573,20 @@ def _months(x) -> str:
 def _headline(result) -> str:
     s = result.summary
     m = s["metrics"]
+    if m["orr_recist"]["median"] is None and m["pfs_recist_median_months"]["median"] is None:
+        pfs = "not measured (nobody imaged on the index line)"
+        pfs_recist = pfs_mrecist = pfs
+    else:
+        pfs_recist = _fmt(m["pfs_recist_median_months"])
+        pfs_mrecist = _fmt(m["pfs_mrecist_median_months"])
     lines = [
         f"hccsim run '{s['scenario']}': {s['replicates']} replicate(s) of {s['n']} patients, seed {s['seed']}",
         f"  results:        {result.out}/ (summary.json, cohort/<table>/part-*.parquet)"
         + (f"; {result.resumed} replicate(s) kept from before" if result.resumed else ""),
         "  medians across replicates, months (central 95% of replicates):",
         f"  OS              {_fmt(m['os_median_months'])}",
-        f"  PFS RECIST 1.1  {_fmt(m['pfs_recist_median_months'])}",
-        f"  PFS mRECIST     {_fmt(m['pfs_mrecist_median_months'])}",
+        f"  PFS RECIST 1.1  {pfs_recist}",
+        f"  PFS mRECIST     {pfs_mrecist}",
         "  best overall response, % of patients (median across replicates):",
         "                  CR    PR    SD    PD    NE   ORR   DCR",
     ]
@@ -615,6 +674,134 @@ def _power(args) -> int:
         reached = "not reached" if n_target != n_target else f"{n_target:.0f} patients"
         print(f"  power {p.target_power:g} at: {reached}")
         print(f"  written: {out}/ (power.json, power.csv, figures/power_curve.png, report.html)")
+    return 0
+
+
+def _sweep(args) -> int:
+    import json
+
+    from hccsim.simulator import scenario as scenario_mod
+    from hccsim.simulator.studies import sweep as sweep_mod
+    from hccsim.simulator.studies.run import library_versions
+
+    path = _scenario_path(args.scenario)
+    sc = scenario_mod.load(path)
+    plan = sweep_mod.plan(sc, source=str(path), replicates=args.replicates, seed=args.seed)
+    out = Path(args.out) if args.out else Path("results") / f"{sc.name}-sweep"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise InputError(f"--out {out}: exists and is not empty; use --overwrite to replace it")
+    interactive = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
+    bar = _progress_bar(interactive)
+    t0 = time.monotonic()
+    result = sweep_mod.simulate_sweep(
+        plan, jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, progress=bar
+    )
+    resolved = plan.scenario
+    provenance = {
+        "scenario": resolved.name,
+        "scenario_file": str(path),
+        "seed": str(plan.seed),
+        "mode": plan.mode,
+        "points": str(len(plan.points)),
+        "replicates per point": str(
+            resolved.power.replicates if plan.mode == "power" else resolved.replicates
+        ),
+        "seconds": f"{time.monotonic() - t0:.1f} with {args.jobs} job(s), {args.backend}",
+        "libraries": json.dumps(library_versions(), sort_keys=True),
+    }
+    sweep_mod.write_outputs(out, result, provenance, source=str(path))
+    if not args.quiet:
+        print(sweep_mod.text_table(result))
+        print(f"  written: {out}/ ({', '.join(sweep_mod.OUTPUTS)})")
+    return 0
+
+
+def _compare(args) -> int:
+    import json
+
+    from hccsim.simulator import scenario as scenario_mod
+    from hccsim.simulator.streams import draw_root_seed
+    from hccsim.simulator.studies import compare as compare_mod
+    from hccsim.simulator.studies.run import library_versions
+
+    path = _scenario_path(args.scenario)
+    sc = scenario_mod.load(path)
+    compare_mod.check_comparable(sc, str(path))
+    replicates = args.replicates if args.replicates is not None else max(sc.replicates, 2)
+    if replicates < 2:
+        raise InputError(
+            f"--replicates {replicates}: hccsim compare needs at least 2 replicates for "
+            "Monte-Carlo intervals, e.g. --replicates 100"
+        )
+    seed = (
+        args.seed
+        if args.seed is not None
+        else (sc.seed if sc.seed is not None else draw_root_seed())
+    )
+    out = Path(args.out) if args.out else Path("results") / f"{sc.name}-compare"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise InputError(f"--out {out}: exists and is not empty; use --overwrite to replace it")
+    interactive = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
+    bar = _progress_bar(interactive)
+    t0 = time.monotonic()
+    result = compare_mod.simulate_compare(
+        sc,
+        seed,
+        replicates,
+        jobs=args.jobs,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        progress=(lambda d, t: bar(d, t)) if bar else None,
+    )
+    summary = compare_mod.summarise_compare(result)
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = sc.model_copy(update={"seed": seed, "replicates": replicates})
+    (out / "scenario.resolved.yaml").write_text(resolved.to_yaml())
+    provenance = {
+        "hccsim": __version__,
+        "scenario": sc.name,
+        "scenario_file": str(path),
+        "scenario_hash": resolved.content_hash(),
+        "seed": str(seed),
+        "replicates": str(replicates),
+        "patients per arm and replicate": str(sc.cohort.size),
+        "arms": ", ".join(result.arms) + f" (reference: {result.reference})",
+        "seconds": f"{time.monotonic() - t0:.1f} with {args.jobs} job(s)",
+        "libraries": json.dumps(library_versions(), sort_keys=True),
+    }
+    (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    compare_mod.write_outputs(out, result, summary, provenance)
+    if not args.quiet:
+        ref = result.reference
+        print(
+            f"hccsim compare '{sc.name}': {len(result.arms)} arms on the same {sc.cohort.size} "
+            f"patients, {replicates} replicates, seed {seed}; reference {ref}"
+        )
+        table = [["", *result.arms]]
+        for m in compare_mod.HEADLINE:
+            row = [compare_mod.label(m)]
+            for a in result.arms:
+                cell = compare_mod._shown(m, summary["metrics"][a][m]["mean"])
+                if a != ref:
+                    d = summary["differences"][a][m]
+                    cell += f" ({compare_mod._shown_diff(m, d['mean'])})"
+                row.append(cell)
+            table.append(row)
+        widths = [max(len(r[j]) for r in table) for j in range(len(table[0]))]
+        for r in table:
+            print(
+                f"  {r[0]:<{widths[0]}}"
+                + "".join(f"  {c:>{w}}" for c, w in zip(r[1:], widths[1:], strict=True))
+            )
+        print(
+            f"  (difference vs {ref} in brackets; Monte-Carlo intervals and 95% ranges in "
+            "compare.csv and the report)"
+        )
+        print(f"  written: {out}/ (compare.json, compare.csv, figures/, report.html)")
     return 0
 
 

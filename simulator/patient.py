@@ -82,10 +82,11 @@ class Context:
     history_known: bool = False  # prior lines come from treatment streams (or first line)
     quadrature_step: float = 14.0
     death_hazard_ratio: float = 1.0  # an arm's assumed direct effect on the death hazard
+    label_restrictions: bool = True  # later lines skip a regimen whose label is not met
 
     @property
     def policy(self) -> LinePolicy:
-        return LinePolicy(self.params.policy, self.sequence)
+        return LinePolicy(self.params.policy, self.sequence, self.label_restrictions)
 
 
 class Course:
@@ -631,6 +632,23 @@ class Course:
         """Close the history at death or at the horizon and fill in what happened in between."""
         if self.drug is not None:
             self._end_line(t, "death" if died else "end_of_follow_up")
+        elif self.line == int(self.b["index_line"]) - 1:
+            # Supportive care as the index "line" (a natural-history cohort): one row from day 0
+            # to the end, no cycles, so every patient has an index line as the contract asks.
+            self.buf.lines.append(
+                (
+                    self.pid,
+                    self.line + 1,
+                    self.ctx.sequence[0].name,
+                    True,
+                    0.0,
+                    t,
+                    "death" if died else "end_of_follow_up",
+                    0,
+                    0,
+                    0,
+                )
+            )
         row = dict(self.b)
         row.update(
             patient_id=self.pid,

@@ -41,12 +41,18 @@ class NextLine:
 
 
 class LinePolicy:
-    def __init__(self, p: PolicyParams, sequence: Sequence[DrugParams]) -> None:
+    def __init__(
+        self, p: PolicyParams, sequence: Sequence[DrugParams], label_restrictions: bool = True
+    ) -> None:
         self.p = p
         self.sequence = tuple(sequence)
+        self.label_restrictions = label_restrictions
 
     def allowed(self, drug: DrugParams, afp: float, received: Sequence[str] | None) -> bool:
-        """Whether the label restrictions of ``drug`` are met (``received`` None: unknown)."""
+        """Whether the label restrictions of ``drug`` are met (``received`` None: unknown;
+        always, when the scenario allows off-label use)."""
+        if not self.label_restrictions:
+            return True
         if drug.afp_min is not None and afp < drug.afp_min:
             return False
         return received is None or all(prior in received for prior in drug.requires_prior)

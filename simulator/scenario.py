@@ -6,9 +6,11 @@ what is allowed, for example::
 
     scenarios/x.yaml: observation.imaging_weeks: -4 is not allowed; expected a positive number of weeks, e.g. 6
 
-Sections in this version: ``name``, ``description``, ``seed``, ``replicates``, ``population``,
-``cohort``, ``treatment``, ``observation``, ``analysis`` (the data cut so far), ``parameters``.
-Later versions add ``power`` and ``sweep``; until then they are reported as unknown keys.
+Sections: ``name``, ``description``, ``seed``, ``replicates``, ``population``, ``cohort``,
+``treatment``, ``observation``, ``analysis``, ``power`` (for ``hccsim power``), ``compare``
+(options of ``hccsim compare``), ``sweep`` (the grid of ``hccsim sweep``), ``parameters``.
+Every point of a sweep grid is validated as a scenario of its own, and its problems are
+reported at ``sweep.grid.<path>``.
 """
 
 from __future__ import annotations
@@ -125,6 +127,17 @@ class Eligibility(_Section):
         return cohort.Criteria.model_validate(self.model_dump())
 
 
+class PriorStream(_Section):
+    prior: list[_DRUG_ITEM] = _f(
+        expected="the regimens received before the index line, in order, e.g. [atezolizumab_bevacizumab]",
+        min_length=1,
+        max_length=8,
+    )
+    weight: float = _f(
+        1.0, expected="a positive relative weight of this stream, e.g. 3", gt=0, le=1_000_000
+    )
+
+
 class Population(_Section):
     preset: str = _f(
         expected="the name of a population preset (hccsim list presets), e.g. anchor_ramucirumab",
@@ -152,6 +165,13 @@ class Population(_Section):
         Eligibility(),
         expected="a mapping of criteria (afp_min, child_pugh_classes, ecog_max, bclc, index_lines, ...)",
         description="Criteria on top of the preset's own eligibility.",
+    )
+    prior_lines: list[PriorStream] | None = _f(
+        None,
+        expected="a list of 1 to 20 streams, each {prior: [regimens before the index line], weight}, e.g. [{prior: [atezolizumab_bevacizumab]}] (replaces the preset's own prior lines)",
+        description="How patients reached the index line, replacing the preset's treatment streams (the baseline marginals stay the preset's).",
+        min_length=1,
+        max_length=20,
     )
 
     @field_validator("preset")
@@ -312,6 +332,10 @@ class Treatment(_Section):
     progression_criterion: Literal["recist1.1", "mrecist"] = _f(
         "recist1.1",
         expected="recist1.1 or mrecist: the criterion whose progression ends a line",
+    )
+    label_restrictions: bool = _f(
+        True,
+        expected="true (a later-line regimen whose label the patient does not meet is skipped: ramucirumab needs AFP >= 400 ng/mL, regorafenib and cabozantinib prior sorafenib) or false (off-label use allowed, as a trial protocol or practice may)",
     )
 
     @field_validator("sequence")
@@ -511,6 +535,104 @@ class Power(_Section):
         return self
 
 
+class Compare(_Section):
+    reference: str | None = _f(
+        None,
+        expected="the name of one of treatment.arms, the arm the others are compared with (default: the first arm)",
+    )
+    rmst_months: float = _f(
+        12.0,
+        expected="the horizon in months of the restricted mean survival times, e.g. 12",
+        gt=0,
+        le=240,
+    )
+
+
+#: Sections a sweep may vary (``name``, ``seed`` and the like identify a run, they are not
+#: part of the model or the design).
+SWEEP_SECTIONS = (
+    "population",
+    "cohort",
+    "treatment",
+    "observation",
+    "analysis",
+    "power",
+    "parameters",
+)
+SWEEP_MAX_POINTS = 60
+
+
+class Sweep(_Section):
+    grid: dict[
+        Annotated[
+            str,
+            Field(
+                pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+$",
+                json_schema_extra={
+                    "expected": "a dotted path into the scenario, e.g. observation.imaging_weeks"
+                },
+            ),
+        ],
+        Annotated[
+            list[Any],
+            Field(
+                min_length=1,
+                max_length=12,
+                json_schema_extra={"expected": "a list of 1 to 12 values, e.g. [4, 6, 8, 12]"},
+            ),
+        ],
+    ] = _f(
+        expected="a mapping of 1 to 3 dotted paths to lists of values, e.g. {observation.imaging_weeks: [4, 6, 8, 12]}",
+        min_length=1,
+        max_length=3,
+    )
+    metrics: list[str] | None = _f(
+        None,
+        expected="a list of 1 to 8 summary metric names (README, summary.json), e.g. [pfs_recist_median_months, os_median_months] (default: medians of OS and PFS and ORR by both criteria)",
+        min_length=1,
+        max_length=8,
+    )
+
+    @model_validator(mode="after")
+    def _paths_and_size(self) -> Sweep:
+        for path in self.grid:
+            if path.split(".")[0] not in SWEEP_SECTIONS:
+                _refuse(
+                    "grid",
+                    path,
+                    "expected a dotted path into one of: " + ", ".join(SWEEP_SECTIONS),
+                )
+        points = math.prod(len(v) for v in self.grid.values())
+        if points > SWEEP_MAX_POINTS:
+            _refuse(
+                "grid",
+                f"{points} points",
+                f"a sweep has at most {SWEEP_MAX_POINTS} points (the product of the list lengths); split it",
+            )
+        if self.metrics is not None:
+            from hccsim.analysis.summary import METRICS
+
+            for m in self.metrics:
+                if m not in METRICS and not m.startswith(("ae_any_", "ae_g3_")):
+                    hint = difflib.get_close_matches(m, METRICS, n=1)
+                    _refuse(
+                        "metrics",
+                        m,
+                        "not a summary metric; expected names such as os_median_months, "
+                        "pfs_recist_median_months, orr_mrecist (README lists them all)"
+                        + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                    )
+        return self
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every combination of the grid, the first path varying slowest."""
+        keys = list(self.grid)
+        return [
+            dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(self.grid[k] for k in keys))
+        ]
+
+
 class Scenario(_Section):
     name: str = _f(
         expected="a short name (up to 80 characters) of letters, digits, '-', '_' or '.' that starts with a letter or digit, e.g. anchor-ramucirumab",
@@ -548,6 +670,14 @@ class Scenario(_Section):
         None,
         expected="a mapping with endpoint, test, alpha, sides, sample_sizes, replicates and target_power (for hccsim power)",
     )
+    compare: Compare | None = _f(
+        None,
+        expected="a mapping with reference and rmst_months (options of hccsim compare)",
+    )
+    sweep: Sweep | None = _f(
+        None,
+        expected="a mapping with grid (dotted paths -> lists of values) and optionally metrics (for hccsim sweep)",
+    )
     parameters: dict[str, Any] = _f(
         {},
         expected="a mapping of model parameters to override (hccsim list parameters), e.g. {death: {burden_exponent: 0.4}}",
@@ -561,6 +691,27 @@ class Scenario(_Section):
                 "analysis",
                 "both data cuts",
                 "expected at most one of analysis.data_cut_months and analysis.data_cut_events",
+            )
+        c = self.compare
+        if c is not None and c.reference is not None:
+            names = [a.name for a in self.treatment.arms or ()]
+            if not names:
+                _refuse(
+                    "compare.reference",
+                    c.reference,
+                    "expected the name of an arm, but the scenario has no treatment.arms",
+                )
+            if c.reference not in names:
+                _refuse(
+                    "compare.reference",
+                    c.reference,
+                    "expected one of the arm names: " + ", ".join(names),
+                )
+        if self.population.prior_lines is not None and self.cohort.entry == "first_line":
+            _refuse(
+                "population.prior_lines",
+                "given",
+                "a first-line cohort (cohort.entry first_line) has no lines before the index line; remove population.prior_lines or use cohort.entry index_line",
             )
         if p is None:
             return self
@@ -648,6 +799,8 @@ def validate_data(data: Any, source: str) -> Scenario:
     except ValidationError as exc:
         messages.extend(format_errors(exc, source))
     messages.extend(_semantic_problems(data, source))
+    if not messages and scenario is not None and scenario.sweep is not None:
+        messages.extend(_sweep_problems(data, scenario.sweep, source))
     if messages:
         raise InputError(
             messages[0]
@@ -657,6 +810,60 @@ def validate_data(data: Any, source: str) -> Scenario:
         )
     assert scenario is not None
     return scenario
+
+
+def _point_label(point: dict[str, Any]) -> str:
+    def value(v: Any) -> str:
+        text = json.dumps(v)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    return ", ".join(f"{k}={value(v)}" for k, v in point.items())
+
+
+def _with_point(data: dict, point: dict[str, Any]) -> dict:
+    """A copy of the raw scenario ``data`` with the point's values set at their dotted paths
+    and the ``sweep`` section removed."""
+    import copy
+
+    out = copy.deepcopy(data)
+    out.pop("sweep", None)
+    for path, value in point.items():
+        *parents, leaf = path.split(".")
+        node = out
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[leaf] = copy.deepcopy(value)
+    return out
+
+
+def _sweep_problems(data: dict, sweep: Sweep, source: str) -> list[str]:
+    out: list[str] = []
+    for point in sweep.points():
+        try:
+            validate_data(_with_point(data, point), f"{source}: sweep point {_point_label(point)}")
+        except InputError as exc:
+            out.extend(m for m in exc.messages if m not in out)
+    return out
+
+
+def sweep_points(scenario: Scenario, source: str = "<scenario>") -> list[tuple[dict, Scenario]]:
+    """The points of ``scenario.sweep``: ``(values by dotted path, the scenario at that
+    point)``; each point keeps the scenario's name, seed and replicates."""
+    if scenario.sweep is None:
+        raise InputError(
+            f"{source}: sweep: missing; hccsim sweep needs a sweep: section with a grid, e.g. "
+            "{grid: {observation.imaging_weeks: [4, 6, 8, 12]}} (docs/scenarios.md)"
+        )
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    return [
+        (
+            point,
+            validate_data(_with_point(data, point), f"{source}: sweep point {_point_label(point)}"),
+        )
+        for point in scenario.sweep.points()
+    ]
 
 
 def _semantic_problems(data: dict, source: str) -> list[str]:

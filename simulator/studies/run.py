@@ -104,6 +104,19 @@ def build_spec(scenario: Scenario, seed: int) -> RunSpec:
     preset = cohort.apply_overrides(
         cohort.presets()[scenario.population.preset], scenario.population.overrides
     )
+    if scenario.population.prior_lines is not None:  # the scenario's own treatment streams
+        preset = preset.model_copy(
+            update={
+                "index_line": None,
+                "prior_lines": cohort.PriorLines(
+                    streams=tuple(
+                        cohort.Stream(prior=tuple(s.prior), weight=s.weight)
+                        for s in scenario.population.prior_lines
+                    ),
+                    source="the scenario's population.prior_lines",
+                ),
+            }
+        )
     first_line = scenario.cohort.entry == "first_line"
     streams = (
         preset.prior_lines.streams if preset.prior_lines is not None and not first_line else ()
@@ -123,6 +136,7 @@ def build_spec(scenario: Scenario, seed: int) -> RunSpec:
             streams=tuple(s.prior for s in streams),
             history_known=first_line or preset.prior_lines is not None,
             death_hazard_ratio=death_hazard_ratio,
+            label_restrictions=scenario.treatment.label_restrictions,
         )
 
     criteria = preset.eligibility.merged(scenario.population.eligibility.criteria())
@@ -261,6 +275,40 @@ def executor(jobs: int = 1, backend: str = "loky", scheduler: str | None = None)
     try:
         with parallel_config(backend="dask"):
             yield lambda spec, tasks: Parallel(n_jobs=-1, return_as="generator")(calls(spec, tasks))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+@contextmanager
+def mapper(jobs: int = 1, backend: str = "loky", scheduler: str | None = None):
+    """Like :func:`executor`, for any picklable function: yields ``map(fn, argument tuples)``
+    that returns the results in order (``hccsim compare`` and ``hccsim sweep``)."""
+    from joblib import Parallel, delayed, parallel_config
+
+    if backend not in BACKENDS:
+        raise InputError(
+            f"--backend {backend!r} is not allowed; expected one of: {', '.join(BACKENDS)}"
+        )
+    if backend == "loky":
+        if scheduler:
+            raise InputError(
+                "--scheduler is for --backend dask; add --backend dask or drop --scheduler"
+            )
+        if jobs == 1:
+            yield lambda fn, items: (fn(*args) for args in items)
+        else:
+            yield lambda fn, items: Parallel(n_jobs=jobs, backend="loky", return_as="generator")(
+                delayed(fn)(*args) for args in items
+            )
+        return
+    client, cluster = _dask_client(jobs, scheduler)
+    try:
+        with parallel_config(backend="dask"):
+            yield lambda fn, items: Parallel(n_jobs=-1, return_as="generator")(
+                delayed(fn)(*args) for args in items
+            )
     finally:
         client.close()
         if cluster is not None:
