@@ -1,8 +1,9 @@
 """The ``hccsim`` command.
 
-Commands in this version: ``run``, ``analyze``, ``validate``, ``schema``, ``list``. Bad input (a scenario,
-a value on the command line, an output folder) exits with status 2 and a message that names
-the file, the field, the value and what is allowed; never with a traceback.
+Commands: ``run``, ``compare``, ``power``, ``sweep``, ``analyze``, ``validate``, ``schema``,
+``list``. Bad input (a scenario, a value on the command line, an output folder) exits with
+status 2 and a message that names the file, the field, the value and what is allowed; never
+with a traceback.
 """
 
 from __future__ import annotations
@@ -212,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
     )
+    p.add_argument(
+        "--backend",
+        choices=["loky", "dask"],
+        default="loky",
+        help="where trials run: local worker processes (loky, default) or a Dask cluster",
+    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
     p.add_argument("--out", help="output folder (default: results/<scenario name>-power)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
@@ -639,7 +647,12 @@ def _power(args) -> int:
     bar = _progress_bar(interactive)
     t0 = time.monotonic()
     results = power_mod.simulate_power(
-        sc, seed, jobs=args.jobs, progress=(lambda d, t: bar(d, t)) if bar else None
+        sc,
+        seed,
+        jobs=args.jobs,
+        progress=(lambda d, t: bar(d, t)) if bar else None,
+        backend=args.backend,
+        scheduler=args.scheduler,
     )
     rows = power_mod.summarise_power(sc, results)
     resolved = sc.resolved(seed)
@@ -650,7 +663,7 @@ def _power(args) -> int:
         "seed": str(seed),
         "replicates per size": str(sc.power.replicates),
         "sample sizes": ", ".join(map(str, sc.power.sample_sizes)),
-        "seconds": f"{time.monotonic() - t0:.1f} with {args.jobs} job(s)",
+        "seconds": f"{time.monotonic() - t0:.1f} with {args.jobs} job(s), {args.backend}",
         "libraries": json.dumps(library_versions(), sort_keys=True),
     }
     n_target = power_mod.write_outputs(out, sc, seed, rows, provenance)

@@ -117,6 +117,8 @@ def test_results_do_not_depend_on_the_number_of_workers():
     one = power_mod.simulate_power(sc, 3, jobs=1)
     two = power_mod.simulate_power(sc, 3, jobs=2)
     np.testing.assert_array_equal(one, two)
+    on_dask = power_mod.simulate_power(sc, 3, jobs=2, backend="dask")  # a local cluster
+    np.testing.assert_array_equal(one, on_dask)
 
 
 TRIAL = """

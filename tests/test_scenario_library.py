@@ -3,6 +3,7 @@ sources, validates, and its command runs (with few replicates) and writes its ou
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -92,3 +93,10 @@ def test_scenario_runs_and_writes_its_outputs(path, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     for name in OUTPUTS[args[0]]:
         assert (out / name).is_file(), f"{path.name}: {name} missing"
+    sc = load(path)
+    if args[0] == "sweep" and "power.endpoint" in sc.sweep.grid:
+        data = json.loads((out / "sweep.json").read_text())
+        assert data["endpoint"] == "swept"
+        assert {pt["point"]["power.endpoint"] for pt in data["points"]} == set(
+            sc.sweep.grid["power.endpoint"]
+        )

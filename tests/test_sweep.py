@@ -153,6 +153,7 @@ def test_power_mode_is_monotone_in_alpha_on_the_same_trials(tmp_path):
     assert frame["power"].dtype == float
     data = json.loads((tmp_path / "sweep.json").read_text())
     assert data["mode"] == "power" and data["seed"] == 99 and data["replicates"] == 10
+    assert data["endpoint"] == sc.power.endpoint  # not swept here: the scenario's own
     assert [pt["point"] for pt in data["points"]] == [{"power.alpha": 0.05}, {"power.alpha": 0.2}]
     assert (tmp_path / "figures" / "sweep.png").stat().st_size > 5000
 

@@ -179,18 +179,27 @@ def _chunk(sc: Scenario, seed: int, reps: list[int]) -> list[np.ndarray]:
     return [replicate_results(sc, seed, r) for r in reps]
 
 
-def simulate_power(sc: Scenario, seed: int, *, jobs: int = 1, progress=None) -> np.ndarray:
+def simulate_power(
+    sc: Scenario,
+    seed: int,
+    *,
+    jobs: int = 1,
+    progress=None,
+    backend: str = "loky",
+    scheduler: str | None = None,
+) -> np.ndarray:
     """Every replicate's results: an array (replicates x sizes x FIELDS), in replicate order
-    whatever ``jobs``."""
-    from joblib import Parallel, delayed
+    whatever ``jobs`` and ``backend`` (``loky``: local processes; ``dask``: a local cluster of
+    ``jobs`` workers, or the one at ``scheduler``)."""
+    from hccsim.simulator.studies.run import mapper
 
     n_rep = sc.power.replicates
     chunk = max(1, min(50, n_rep // (4 * max(jobs, 1)) or 1))
     groups = [list(range(a, min(a + chunk, n_rep))) for a in range(0, n_rep, chunk)]
     done = 0
     results: list[np.ndarray] = []
-    with Parallel(n_jobs=jobs, backend="loky", return_as="generator") as par:
-        for part in par(delayed(_chunk)(sc, seed, g) for g in groups):
+    with mapper(jobs, backend, scheduler) as pmap:
+        for part in pmap(_chunk, [(sc, seed, g) for g in groups]):
             results.extend(part)
             done += len(part)
             if progress:

@@ -406,8 +406,14 @@ def sweep_json(result: SweepResult) -> dict:
         data["metrics"] = p.metrics
     else:
         pw = sc.power
+        # A swept field (e.g. power.endpoint) varies by point: the top level gives "swept"
+        # and each point carries its own value under its path.
+        swept = {k.split(".", 1)[1] for k in p.paths if k.startswith("power.")}
         data.update(
-            endpoint=pw.endpoint, test=pw.test, sides=pw.sides, target_power=pw.target_power
+            {
+                k: "swept" if k in swept else getattr(pw, k)
+                for k in ("endpoint", "test", "sides", "target_power")
+            }
         )
     data["points"] = points
     data["notes"] = result.notes
