@@ -212,10 +212,29 @@ def _strip_sources(node: Any) -> Any:
     return node
 
 
+#: Environment variable naming another parameter file to use in place of params/default.yaml
+#: (``hccsim calibrate --check --params FILE`` judges a candidate set this way; worker
+#: processes inherit it).
+PARAMS_ENV = "HCCSIM_PARAMS"
+
+
+def params_source() -> tuple[str, str]:
+    """``(label, text)`` of the parameter file in use."""
+    import os
+
+    other = os.environ.get(PARAMS_ENV)
+    if other:
+        from pathlib import Path
+
+        return other, Path(other).read_text("utf-8")
+    text = resources.files("hccsim.simulator.params").joinpath("default.yaml").read_text("utf-8")
+    return "params/default.yaml", text
+
+
 @cache
 def _default_tree() -> dict[str, Any]:
-    text = resources.files("hccsim.simulator.params").joinpath("default.yaml").read_text("utf-8")
-    return _strip_sources(parse_yaml_text(text, "params/default.yaml"))
+    label, text = params_source()
+    return _strip_sources(parse_yaml_text(text, label))
 
 
 def _drug_flat(therapy: Therapy) -> dict[str, Any]:
