@@ -250,7 +250,7 @@ def test_km_at_matches_lifelines(rows, half_days):
     kmf = KaplanMeierFitter().fit(d, e)
     ref = float(kmf.survival_function_at_times(day).iloc[0])
     assert pools.km_at(Endpoint("os", d, e), day) == pytest.approx(ref, abs=1e-12)
-    med = pools._median(Endpoint("os", d, e))
+    med = pools._median_months(Endpoint("os", d, e))
     ref_med = float(kmf.median_survival_time_) / DAYS_PER_MONTH
     assert med == ref_med if math.isinf(ref_med) else med == pytest.approx(ref_med, rel=1e-12)
 
@@ -544,7 +544,7 @@ def test_distance_of_a_median():
     d_med = 10.0 * DAYS_PER_MONTH
     # 10 patients: 4 die at day 100, 2 at the median day, 4 at day 600: S 0.6 -> 0.4
     e = Endpoint("os", np.r_[[100.0] * 4, [d_med] * 2, [600.0] * 4], np.ones(10, bool))
-    assert pools._median(e) == pytest.approx(10.0)
+    assert pools._median_months(e) == pytest.approx(10.0)
     arms = {"placebo": {"os": e}}
     se = 0.1
     scale = fit.SURVIVAL_SLOPE * se
@@ -556,7 +556,7 @@ def test_distance_of_a_median():
     # a PFS median on a scan day, the curve dropping from 0.9 to 0.3 at that scan: zero at the
     # published median (the mean of the curve either side would be 0.6)
     pfs = Endpoint("pfs_recist", np.r_[20.0, [42.0] * 6, [84.0] * 3], np.ones(10, bool))
-    m = pools._median(pfs)
+    m = pools._median_months(pfs)
     arms = {"placebo": {"pfs_recist": pfs}}
     assert fit.distance(tgt("R.pfs", "median", "pfs_recist", m, se=se), arms, 42.0) == 0.0
     # published at the next scan: the pool crossed 0.5 too early (S = 0.3 half a scan before)
@@ -632,7 +632,7 @@ def test_recovery_of_known_parameters(folder):
     with run.mapper(1) as m:
         truth_pool = pools.simulate_pools(["RECOVERY"], sizes, TRUTH, seed, m, folder)
         ep = truth_pool[("RECOVERY", "placebo")]
-        ts = _median_targets(pools._median(ep["pfs_recist"]), pools._median(ep["os"]))
+        ts = _median_targets(pools._median_months(ep["pfs_recist"]), pools._median_months(ep["os"]))
         for endpoint, months in [("pfs_recist", 2.0)] + [("os", float(k)) for k in range(3, 19, 3)]:
             v = pools.km_at(ep[endpoint], months * DAYS_PER_MONTH)
             ts.append(

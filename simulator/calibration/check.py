@@ -109,28 +109,11 @@ def judge(targets: Sequence[Target], draws: Mapping[str, np.ndarray]) -> list[Re
         v = draws[t.id]
         finite = v[np.isfinite(v)]
         undefined = int(len(v) - len(finite))
+        common = (t.id, t.study, t.label, t.counted, t.fitted, t.approx, t.statistic, t.value, t.ci)
         if len(finite) < max(10, 0.5 * len(v)):
-            results.append(
-                Result(
-                    t.id,
-                    t.study,
-                    t.label,
-                    t.counted,
-                    t.fitted,
-                    t.approx,
-                    t.statistic,
-                    t.value,
-                    t.ci,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    False if t.counted else None,
-                    undefined,
-                    "the statistic could not be formed in most simulated cohorts",
-                )
-            )
+            note = "the statistic could not be formed in most simulated cohorts"
+            inside = False if t.counted else None
+            results.append(Result(*common, None, None, None, None, None, inside, undefined, note))
             continue
         # a median not reached is +inf: it stays in the quantiles but not in the mean
         lo, hi = (float(x) for x in np.quantile(v, [0.025, 0.975]))
@@ -140,27 +123,7 @@ def judge(targets: Sequence[Target], draws: Mapping[str, np.ndarray]) -> list[Re
         sd = math.hypot(sd_sim, r)
         z = (t.value - mean) / sd if sd > 0 else (0.0 if t.value == mean else math.inf)
         inside = (lo - r) <= t.value <= (hi + r)
-        results.append(
-            Result(
-                t.id,
-                t.study,
-                t.label,
-                t.counted,
-                t.fitted,
-                t.approx,
-                t.statistic,
-                t.value,
-                t.ci,
-                mean,
-                lo,
-                hi,
-                sd,
-                z,
-                inside,
-                undefined,
-                t.note,
-            )
-        )
+        results.append(Result(*common, mean, lo, hi, sd, z, inside, undefined, t.note))
     return results
 
 

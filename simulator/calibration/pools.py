@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from hccsim.analysis.endpoints import Endpoint, data_cut
-from hccsim.analysis.summary import concat_endpoints, patient_endpoints
-from hccsim.analysis.survival import cox_binary_hr, km_median
+from hccsim.analysis.summary import _median_months, concat_endpoints, patient_endpoints
+from hccsim.analysis.survival import cox_binary_hr
 from hccsim.simulator import scenario as scenario_mod
 from hccsim.simulator.calibration.targets import Target
 from hccsim.simulator.engine import DAYS_PER_MONTH
@@ -199,15 +199,6 @@ def _subgroup(ep: Mapping, group: str) -> np.ndarray:
     raise ValueError(f"unknown subgroup {group!r}")
 
 
-def _median(e: Endpoint, mask=None) -> float:
-    d, ev = e.durations, e.events
-    if mask is not None:
-        d, ev = d[mask], ev[mask]
-    if not len(d):
-        return math.nan
-    return km_median(d, ev) / DAYS_PER_MONTH
-
-
 def km_at(e: Endpoint, day: float) -> float:
     """Kaplan-Meier survival just after ``day``."""
     d, ev = e.durations, e.events.astype(bool)
@@ -218,12 +209,6 @@ def km_at(e: Endpoint, day: float) -> float:
     factors = np.where(ev & (d <= day), 1.0 - 1.0 / at_risk, 1.0)
     # ties: the product over tied deaths equals 1 - d/n at that time
     return float(np.prod(factors))
-
-
-def km_mid(e: Endpoint, day: float, half_width: float) -> float:
-    """Mean of the Kaplan-Meier curve just before and after a jump around ``day``: the value
-    at ``day - half_width`` and at ``day + half_width``, averaged."""
-    return 0.5 * (km_at(e, day - half_width) + km_at(e, day + half_width))
 
 
 def _share(ep: Mapping, endpoint: str) -> float:
@@ -284,9 +269,9 @@ def statistic(t: Target, arms: Mapping[str, Mapping]) -> float:
         return float(np.mean(np.concatenate([arms[a]["afp"] for a in t.arms]) >= 400.0))
     ep = arms[t.arms[0]]
     if t.statistic == "median":
-        return _median(ep[t.endpoint])
+        return _median_months(ep[t.endpoint])
     if t.statistic == "subgroup_median":
-        return _median(ep[t.endpoint], _subgroup(ep, t.extra["subgroup"]))
+        return _median_months(ep[t.endpoint], _subgroup(ep, t.extra["subgroup"]))
     if t.statistic == "landmark":
         return km_at(ep[t.endpoint], t.extra["at_months"] * DAYS_PER_MONTH)
     if t.statistic == "share":
