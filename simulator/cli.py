@@ -1,7 +1,7 @@
 """The ``hccsim`` command.
 
-Commands: ``run``, ``compare``, ``power``, ``sweep``, ``analyze``, ``validate``, ``schema``,
-``list``. Bad input (a scenario, a value on the command line, an output folder) exits with
+Commands: ``run``, ``compare``, ``power``, ``sweep``, ``analyze``, ``calibrate``, ``validate``,
+``schema``, ``list``. Bad input (a scenario, a value on the command line, an output folder) exits with
 status 2 and a message that names the file, the field, the value and what is allowed; never
 with a traceback.
 """
@@ -275,6 +275,83 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
 
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the model parameters to the published targets, or judge them (--check)",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="judge the parameters against every target (report.md, report.html, "
+        "calibration.json in --out); exit 1 if the acceptance rule fails",
+    )
+    p.add_argument(
+        "--targets",
+        metavar="FILE",
+        help="targets file (default: $HCCSIM_TARGETS, else calibration/targets.yaml)",
+    )
+    p.add_argument(
+        "--params",
+        metavar="FILE",
+        help="parameter file to judge or start from (default: the installed "
+        "simulator/params/default.yaml)",
+    )
+    p.add_argument("--seed", type=_seed, help="root seed of the pools (default 20261205)")
+    p.add_argument(
+        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=["loky", "dask"],
+        default="loky",
+        help="where pools are simulated: local worker processes (loky, default) or Dask",
+    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    p.add_argument(
+        "--out",
+        help="output folder (default: calibration/ with --check, else results/calibration/, "
+        "which holds the checkpoint an interrupted calibration resumes from)",
+    )
+    p.add_argument(
+        "--resamples",
+        type=_positive_int,
+        default=500,
+        help="--check: simulated cohorts of the published size per target (default 500)",
+    )
+    p.add_argument(
+        "--pool-factor",
+        type=_positive_float,
+        help="pool per arm in multiples of the published arm size (default 4 with --check, "
+        "1.5 when fitting)",
+    )
+    p.add_argument(
+        "--min-pool",
+        type=_positive_int,
+        help="smallest pool per arm (default 1500 with --check, 600 when fitting)",
+    )
+    p.add_argument(
+        "--studies",
+        metavar="NAMES",
+        help="--check: comma-separated studies to judge (default: all)",
+    )
+    p.add_argument(
+        "--stages",
+        metavar="NAMES",
+        help="comma-separated fitting stages to run (default: all, in order)",
+    )
+    p.add_argument(
+        "--max-evaluations",
+        type=_positive_int,
+        help="cap on the simulations of each fitting stage (default: each stage's own, 30-70)",
+    )
+    p.add_argument(
+        "--params-out",
+        metavar="FILE",
+        help="where the fitted parameter file goes (default: the installed "
+        "simulator/params/default.yaml)",
+    )
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors and the verdict")
+
     p = sub.add_parser("validate", help="check scenario files; report every problem of every file")
     p.add_argument("files", nargs="+", help="scenario YAML files")
 
@@ -299,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             "power": _power,
             "sweep": _sweep,
             "compare": _compare,
+            "calibrate": _calibrate,
             "validate": _validate,
             "schema": _schema,
             "list": _list,
@@ -815,6 +893,102 @@ def _compare(args) -> int:
             "compare.csv and the report)"
         )
         print(f"  written: {out}/ (compare.json, compare.csv, figures/, report.html)")
+    return 0
+
+
+def _use_params(path: str | None) -> None:
+    """Point every parameter lookup (here and in worker processes) at ``path``."""
+    from hccsim.simulator import parameters
+
+    if path is None:
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"--params {path}: no such file; give a parameter YAML file")
+    os.environ[parameters.PARAMS_ENV] = str(p.resolve())
+    parameters._default_tree.cache_clear()
+    parameters.default_flat.cache_clear()
+    try:
+        parameters.default_flat()
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(
+            f"--params {path}: not a parameter file like simulator/params/default.yaml "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _names(text: str | None, option: str) -> list[str] | None:
+    if text is None:
+        return None
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise InputError(f"{option} {text!r}: give comma-separated names")
+    return names
+
+
+def _calibrate(args) -> int:
+    from hccsim.simulator.calibration import commands, fit
+    from hccsim.simulator.studies.run import mapper
+
+    _use_params(args.params)
+    log = fit.stderr_log(args.quiet)
+    seed = args.seed if args.seed is not None else commands.DEFAULT_SEED
+    studies = _names(args.studies, "--studies")
+    stages = _names(args.stages, "--stages")
+    if args.check:
+        if stages is not None or args.params_out is not None or args.max_evaluations:
+            raise InputError(
+                "--stages, --max-evaluations and --params-out are for fitting; drop them with "
+                "--check"
+            )
+        out = Path(args.out) if args.out else Path("calibration")
+        with mapper(args.jobs, args.backend, args.scheduler) as run_map:
+            done = commands.run_check(
+                targets_path=args.targets,
+                out=out,
+                seed=seed,
+                resamples=args.resamples,
+                factor=args.pool_factor or commands.CHECK_FACTOR,
+                minimum=args.min_pool or commands.CHECK_MIN_POOL,
+                run_map=run_map,
+                studies=studies,
+                log=log,
+            )
+        v = done["verdict"]
+        anchor = ", ".join(
+            f"{k} {'inside' if ok else 'OUTSIDE'}" for k, ok in v["anchor_inside"].items()
+        )
+        print(
+            f"hccsim calibrate --check: {'PASSED' if v['passed'] else 'FAILED'}: "
+            f"{v['inside']} of {v['counted']} counted targets inside their simulated 95% range "
+            f"({v['pass_rate']:.1%}; at least 90% needed); beyond |z| 3.3: "
+            f"{len(v['beyond_z_limit'])}; anchor medians: {anchor or 'not judged'}"
+        )
+        print(f"  report: {done['files']['md']} ({done['seconds']:.0f} s)")
+        return 0 if v["passed"] else 1
+    if studies is not None or args.resamples != 500:
+        raise InputError("--studies and --resamples are for --check; drop them when fitting")
+    out = Path(args.out) if args.out else Path("results") / "calibration"
+    out.mkdir(parents=True, exist_ok=True)
+    target = Path(args.params_out) if args.params_out else commands.params_file()
+    with mapper(args.jobs, args.backend, args.scheduler) as run_map:
+        done = commands.run_calibrate(
+            targets_path=args.targets,
+            checkpoint_path=out / "checkpoint.jsonl",
+            seed=seed,
+            factor=args.pool_factor or commands.FIT_FACTOR,
+            minimum=args.min_pool or commands.FIT_MIN_POOL,
+            run_map=run_map,
+            only=stages,
+            write_params=target,
+            log=log,
+            max_evaluations=args.max_evaluations,
+        )
+    for s in done["stages"]:
+        print(f"  stage {s.name}: loss {s.loss_start:.3f} -> {s.loss:.3f} ({s.evaluations} runs)")
+    print(f"hccsim calibrate: wrote {target}; judge it with `hccsim calibrate --check`")
     return 0
 
 

@@ -715,3 +715,72 @@ def test_checkpoint_replay_and_resume(folder, tmp_path, monkeypatch):
         assert longer.loss <= first.loss
     with pytest.raises(ValueError, match="checkpoint of another calibration"):
         fit.Checkpoint(path, {**header, "seed": 2})
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def _hccsim(*argv, cwd):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "hccsim.simulator", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--check", "--stages", "safety"], "--stages, --max-evaluations and --params-out"),
+        (["--params", "missing.yaml"], "--params missing.yaml: no such file"),
+        (["--check", "--studies", "NOPE"], "--studies: ['NOPE'] not in"),
+        (["--stages", "nope", "--params-out", "x.yaml"], "--stages: ['nope'] unknown"),
+        (["--studies", "SHARP"], "--studies and --resamples are for --check"),
+        (["--check", "--resamples", "0"], "--resamples"),
+    ],
+)
+def test_calibrate_bad_input_exits_2(tmp_path, argv, message):
+    r = _hccsim("calibrate", *argv, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_calibrate_params_file_not_a_parameter_set(tmp_path):
+    (tmp_path / "bad.yaml").write_text("tumour: [1, 2]\n")
+    r = _hccsim("calibrate", "--check", "--params", "bad.yaml", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "--params bad.yaml" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_calibrate_check_and_fit_from_the_command_line(tmp_path):
+    """A small check writes its report and states its verdict; a one-stage fit writes a
+    parameter file with provenance, and running it again replays the checkpoint."""
+    quick = ["--pool-factor", "1", "--min-pool", "60", "--seed", "5"]
+    r = _hccsim(
+        "calibrate", "--check", "--studies", "anchor_study", "--resamples", "20", *quick,
+        "--out", "chk", cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode in (0, 1), r.stderr
+    assert r.stdout.startswith("hccsim calibrate --check: ")
+    payload = json.loads((tmp_path / "chk" / "calibration.json").read_text())
+    assert payload["provenance"]["seed"] == 5 and payload["provenance"]["resamples"] == 20
+    assert (payload["verdict"]["passed"] is True) == (r.returncode == 0)
+    fit_argv = [
+        "calibrate", "--stages", "drug_ramucirumab", "--max-evaluations", "2", *quick,
+        "--out", "fit", "--params-out", "fitted.yaml",
+    ]  # fmt: skip
+    first = _hccsim(*fit_argv, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    text = (tmp_path / "fitted.yaml").read_text()
+    assert "calibration:  # provenance" in text and "drug_ramucirumab" in text
+    assert "ramucirumab:" in text.split("\ndrugs:", 1)[1]
+    again = _hccsim(*fit_argv, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "done in the checkpoint" in again.stderr
+    assert (tmp_path / "fitted.yaml").read_text().split("date:")[0] == text.split("date:")[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import re
@@ -140,7 +141,10 @@ def run_calibrate(
     only: list[str] | None,
     write_params: Path | None,
     log: Callable[[str], None],
+    max_evaluations: int | None = None,
 ) -> dict:
+    """Fit the stages in order (``only``: a subset), each capped at ``max_evaluations``
+    simulations when given, resuming from the checkpoint at ``checkpoint_path``."""
     t0 = time.perf_counter()
     data, digest, path = targets_mod.load_raw(targets_path)
     targets = targets_mod.all_targets(data)
@@ -151,6 +155,11 @@ def run_calibrate(
         if bad:
             raise InputError(f"--stages: {bad} unknown; allowed: {', '.join(names)}")
         stages = [s for s in stages if s.name in only]
+    if max_evaluations is not None:
+        stages = [
+            dataclasses.replace(s, max_evaluations=min(s.max_evaluations, max_evaluations))
+            for s in stages
+        ]
     sizes = check.pool_sizes(check.arm_sizes(data), factor, minimum)
     header = {
         "targets_sha256": digest,
@@ -158,6 +167,7 @@ def run_calibrate(
         "factor": factor,
         "minimum": minimum,
         "stages": [s.name for s in stages],
+        "max_evaluations": max_evaluations,
         "start_parameters_sha256": parameter_provenance()["sha256"],
     }
     cp = fit.Checkpoint(checkpoint_path, header)

@@ -373,6 +373,7 @@ def calibrate(
                 run_map=run_map,
                 checkpoint=checkpoint,
                 folder=folder,
+                iterations=stage.max_evaluations,
                 log=log,
             )
         else:
