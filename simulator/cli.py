@@ -111,6 +111,20 @@ def _jobs(text: str) -> int:
     return value
 
 
+def _parallel_options(p: argparse.ArgumentParser, what: str) -> None:
+    """``--jobs``, ``--backend`` and ``--scheduler``, shared by the commands that simulate."""
+    p.add_argument(
+        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=["loky", "dask"],
+        default="loky",
+        help=f"where {what} run: local worker processes (loky, default) or a Dask cluster",
+    )
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hccsim", description="Synthetic cohorts of patients with advanced HCC.")
     parser.add_argument("--version", action="version", version=f"hccsim {__version__}")
@@ -210,16 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="power to reach, e.g. 0.8 (default: the scenario's)",
     )
     p.add_argument("--seed", type=_seed, help="root seed (default: the scenario's, else drawn)")
-    p.add_argument(
-        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
-    )
-    p.add_argument(
-        "--backend",
-        choices=["loky", "dask"],
-        default="loky",
-        help="where trials run: local worker processes (loky, default) or a Dask cluster",
-    )
-    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    _parallel_options(p, "trials")
     p.add_argument("--out", help="output folder (default: results/<scenario name>-power)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
@@ -235,16 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replicates, at least 2 (default: the scenario's, at least 2)",
     )
     p.add_argument("--seed", type=_seed, help="root seed (default: the scenario's, else drawn)")
-    p.add_argument(
-        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
-    )
-    p.add_argument(
-        "--backend",
-        choices=["loky", "dask"],
-        default="loky",
-        help="where replicates run: local worker processes (loky, default) or a Dask cluster",
-    )
-    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    _parallel_options(p, "replicates")
     p.add_argument("--out", help="output folder (default: results/<scenario name>-compare)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
@@ -261,16 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario's)",
     )
     p.add_argument("--seed", type=_seed, help="root seed (default: the scenario's, else drawn)")
-    p.add_argument(
-        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
-    )
-    p.add_argument(
-        "--backend",
-        choices=["loky", "dask"],
-        default="loky",
-        help="where tasks run: local worker processes (loky, default) or a Dask cluster",
-    )
-    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    _parallel_options(p, "tasks")
     p.add_argument("--out", help="output folder (default: results/<scenario name>-sweep)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
@@ -297,16 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulator/params/default.yaml)",
     )
     p.add_argument("--seed", type=_seed, help="root seed of the pools (default 20261205)")
-    p.add_argument(
-        "--jobs", type=_jobs, default=1, help="parallel workers (-1: all cores; default 1)"
-    )
-    p.add_argument(
-        "--backend",
-        choices=["loky", "dask"],
-        default="loky",
-        help="where pools are simulated: local worker processes (loky, default) or Dask",
-    )
-    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address")
+    _parallel_options(p, "pools")
     p.add_argument(
         "--out",
         help="output folder (default: calibration/ with --check, else results/calibration/, "
@@ -315,7 +293,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resamples",
         type=_positive_int,
-        default=500,
         help="--check: simulated cohorts of the published size per target (default 500)",
     )
     p.add_argument(
@@ -949,7 +926,7 @@ def _calibrate(args) -> int:
                 targets_path=args.targets,
                 out=out,
                 seed=seed,
-                resamples=args.resamples,
+                resamples=args.resamples or commands.CHECK_RESAMPLES,
                 factor=args.pool_factor or commands.CHECK_FACTOR,
                 minimum=args.min_pool or commands.CHECK_MIN_POOL,
                 run_map=run_map,
@@ -963,12 +940,13 @@ def _calibrate(args) -> int:
         print(
             f"hccsim calibrate --check: {'PASSED' if v['passed'] else 'FAILED'}: "
             f"{v['inside']} of {v['counted']} counted targets inside their simulated 95% range "
-            f"({v['pass_rate']:.1%}; at least 90% needed); beyond |z| 3.3: "
-            f"{len(v['beyond_z_limit'])}; anchor medians: {anchor or 'not judged'}"
+            f"({v['pass_rate']:.1%}; at least {v['rules']['pass_share']:.0%} needed); beyond "
+            f"|z| {v['rules']['z_limit']}: {len(v['beyond_z_limit'])}; anchor medians: "
+            f"{anchor or 'not judged'}"
         )
         print(f"  report: {done['files']['md']} ({done['seconds']:.0f} s)")
         return 0 if v["passed"] else 1
-    if studies is not None or args.resamples != 500:
+    if studies is not None or args.resamples is not None:
         raise InputError("--studies and --resamples are for --check; drop them when fitting")
     out = Path(args.out) if args.out else Path("results") / "calibration"
     out.mkdir(parents=True, exist_ok=True)

@@ -741,6 +741,7 @@ def _hccsim(*argv, cwd):
         (["--check", "--studies", "NOPE"], "--studies: ['NOPE'] not in"),
         (["--stages", "nope", "--params-out", "x.yaml"], "--stages: ['nope'] unknown"),
         (["--studies", "SHARP"], "--studies and --resamples are for --check"),
+        (["--resamples", "500"], "--studies and --resamples are for --check"),
         (["--check", "--resamples", "0"], "--resamples"),
     ],
 )

@@ -20,6 +20,8 @@ DEFAULT_SEED = 20261205
 #: --check: pools of this many times the published arm size, at least MIN_POOL patients.
 CHECK_FACTOR = 4.0
 CHECK_MIN_POOL = 1500
+#: --check: cohorts of the published size drawn per target.
+CHECK_RESAMPLES = 500
 #: calibrate: smaller pools (the loss needs no resampling), at least FIT_MIN_POOL patients.
 FIT_FACTOR = 1.5
 FIT_MIN_POOL = 600
