@@ -33,6 +33,9 @@ class Dosing(_Strict):
     #: of that patient's full dose.
     reduction_levels_below_60kg: tuple[float, ...] | None = None
     reduce_after_hold: bool
+    #: Held and reduced for grade 2 events the patient cannot tolerate (oral kinase
+    #: inhibitors; the share is ``toxicity.grade2_action_probability``).
+    acts_on_intolerable_grade2: bool = False
     source: str
 
     @field_validator("reduction_levels")
@@ -62,6 +65,9 @@ class Effect(_Strict):
     responder_fraction: float | None = Field(default=None, ge=0, le=1)
     responder_kill_rate_per_day: float | None = Field(default=None, ge=0)
     responder_resistance_rate_per_day: float | None = Field(default=None, ge=0)
+    #: Share of each lesion's own growth rate the drug suppresses at full dose (cytostatic
+    #: effect; above 1 the lesion shrinks), waning at the resistance rate like the kill rate.
+    growth_inhibition: float = Field(default=0.0, ge=0, le=2)
     source: str
 
     @model_validator(mode="after")

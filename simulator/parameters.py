@@ -99,6 +99,8 @@ class PolicyParams:
 @dataclass(frozen=True, slots=True)
 class ToxicityParams:
     susceptibility_sd_log: float
+    grade2_action_probability: float
+    withdraw_probability: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,7 @@ class DrugParams:
     responder_fraction: float | None
     responder_kill_rate_per_day: float | None
     responder_resistance_rate_per_day: float | None
+    growth_inhibition: float
     necrosis_rate_per_day: float
     viable_floor: float
     lab_effects_per_day: np.ndarray  # per analyte (disease/labs.py ANALYTES order)
@@ -158,6 +161,7 @@ class DrugParams:
     reduction_levels: tuple[float, ...]
     reduction_levels_below_60kg: tuple[float, ...] | None
     reduce_after_hold: bool
+    acts_on_intolerable_grade2: bool
     afp_min: float | None
     requires_prior: tuple[str, ...]
     adverse_events: tuple[AEParams, ...]
@@ -198,6 +202,7 @@ _DRUG_EFFECT_KEYS = (
     "responder_fraction",
     "responder_kill_rate_per_day",
     "responder_resistance_rate_per_day",
+    "growth_inhibition",
     "necrosis_rate_per_day",
     "viable_floor",
 )
@@ -306,6 +311,9 @@ def flatten_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
 #: Leaves with bounds other than "a number >= 0": (low, high, low is exclusive).
 _BOUNDS: dict[str, tuple[float, float, bool]] = {
     "responder_fraction": (0.0, 1.0, False),
+    "grade2_action_probability": (0.0, 1.0, False),
+    "withdraw_probability": (0.0, 1.0, False),
+    "growth_inhibition": (0.0, 2.0, False),
     "kill_cross_drug_correlation": (-1.0, 1.0, False),
     "viable_fraction_low": (0.0, 1.0, False),
     "nonenhancing_after_tace": (0.0, 1.0, False),
@@ -488,6 +496,7 @@ def build(flat: Mapping[str, Any]) -> ModelParameters:
             reduction_levels=therapy.dosing.reduction_levels,
             reduction_levels_below_60kg=therapy.dosing.reduction_levels_below_60kg,
             reduce_after_hold=therapy.dosing.reduce_after_hold,
+            acts_on_intolerable_grade2=therapy.dosing.acts_on_intolerable_grade2,
             afp_min=therapy.restrictions.afp_min,
             requires_prior=therapy.restrictions.requires_prior,
             adverse_events=aes,

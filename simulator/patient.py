@@ -384,7 +384,7 @@ class Course:
         )
         self._segment(t)
         self.on_drug_since = t
-        self.tox = LineToxicity.for_drug(drug)
+        self.tox = LineToxicity.for_drug(drug, _grade2_share(p, drug))
         self.t_ae = self.tox.next_action_onset(t, self.susceptibility, self.tox_rng)
         self.hold_until = INF
         self.lab_held = None
@@ -429,7 +429,7 @@ class Course:
         self.di = 0.0
         self.t_img = self.t_ae = self.hold_until = self.t_lab = INF
         self.lab_held = None
-        self.lesions.set_drug(0.0, 0.0)
+        self.lesions.set_drug(0.0, 0.0, 0.0)
         self._segment(t)
         if reason in ("death", "end_of_follow_up") or self._unfit():
             return
@@ -583,14 +583,15 @@ class Course:
 
     # -- adverse events ----------------------------------------------------------------------
     def _ae_onset(self, t: float) -> bool:
-        ae, grade, duration = self.tox.draw_action_event(self.tox_rng)
+        ae, grade, duration, u_withdraw = self.tox.draw_action_event(self.tox_rng)
         drug = self.drug
         if grade == 5:
             self._ae_row(ae.term, grade, t, t, "death")
             self.finish(t, died=True, cause="adverse_event")
             return True
         last_level = self.level + 1 >= len(self.levels)
-        if grade >= ae.stop_at_grade or (drug.reduce_after_hold and last_level):
+        withdraw = grade >= 3 and u_withdraw < self.ctx.params.toxicity.withdraw_probability
+        if grade >= ae.stop_at_grade or withdraw or (drug.reduce_after_hold and last_level):
             self._ae_row(ae.term, grade, t, t + duration, "drug_withdrawn")
             self._end_line(t, "toxicity")
             return False
@@ -673,7 +674,7 @@ class Course:
             by_line.setdefault(line, []).append((a, b_, di, drug))
         for line, intervals in by_line.items():
             drug = intervals[0][3]
-            tox = LineToxicity.for_drug(drug)
+            tox = LineToxicity.for_drug(drug, _grade2_share(self.ctx.params, drug))
             rng = self.streams.keyed(Purpose.TOXICITY_MINOR, line, drug.code)
             spans = [(a, b_, di * self.susceptibility) for a, b_, di, _ in intervals]
             term, grade, onset, duration = tox.minor_events(spans, rng)
@@ -754,3 +755,9 @@ class Course:
 def _scale(rule) -> float:
     """The unit of a rule's thresholds: 1, or the analyte's upper limit of normal."""
     return float(labs.ULN[labs.ANALYTES.index(rule.lab)]) if rule.scale == "uln" else 1.0
+
+
+def _grade2_share(params: ModelParameters, drug: DrugParams) -> float:
+    """Share of grade 2 onsets acted on for ``drug``: the model's intolerable share for a
+    regimen held and reduced for intolerable grade 2 events (oral kinase inhibitors), else 0."""
+    return params.toxicity.grade2_action_probability if drug.acts_on_intolerable_grade2 else 0.0

@@ -17,6 +17,7 @@ import math
 from collections import defaultdict
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,6 +28,7 @@ from hccsim.analysis.summary import summarise_replicate
 from hccsim.simulator.catalogue import catalogue
 from hccsim.simulator.cohort import preset_names
 from hccsim.simulator.disease import tumour
+from hccsim.simulator.parameters import resolve as resolve_parameters
 from hccsim.simulator.records import concat
 from hccsim.simulator.scenario import Scenario
 from hccsim.simulator.studies.run import batches, build_spec, simulate_task
@@ -633,6 +635,49 @@ def test_a_grade_5_adverse_event_ends_the_history():
     fatal_line = dict(zip(ids.tolist(), ae["line"][fatal].tolist(), strict=True))
     for p, day in onset.items():
         assert last[p] == (fatal_line[p], day, "death"), (p, last[p], day)
+
+
+def test_withdrawal_and_intolerable_grade2_decide_the_actions():
+    """Sorafenib first line (600 patients, 12 months, seed 777).
+
+    With ``withdraw_probability`` 1 every non-fatal onset of grade 3 or more stops the drug
+    (action ``drug_withdrawn``) and none is held; with 0 and no intolerable grade 2, a grade 3
+    onset below the stop grade is held unless no lower dose is left. With
+    ``grade2_action_probability`` 1, grade 2 onsets of sorafenib are held (``dose_held``) or,
+    at the last level, stop the drug; with 0 every grade 2 row has action ``none``. Exact
+    checks on the rows; the runs must produce at least 20 rows of each kind checked."""
+
+    def actions(tox):
+        tables = _run(["sorafenib"], {"toxicity": tox}, n=600, months=12.0)
+        ae = pd.DataFrame(dict(tables["adverse_events"]))
+        # the regimen's event-based terms (lab-based and decompensation rows are not acted on)
+        return ae[(ae["line"] == 1) & ae["term"].isin(terms)]
+
+    terms = {ae.term for ae in resolve_parameters().drugs["sorafenib"].adverse_events}
+
+    always = actions({"withdraw_probability": 1.0, "grade2_action_probability": 0.0})
+    # (terms never acted on, such as those with no hold grade, keep the action "none")
+    severe = always[(always["grade"] >= 3) & (always["grade"] < 5) & (always["action"] != "none")]
+    assert len(severe) >= 20
+    assert set(severe["action"]) == {"drug_withdrawn"}
+    assert set(always["action"][always["grade"] == 2]) == {"none"}
+
+    never = actions({"withdraw_probability": 0.0, "grade2_action_probability": 1.0})
+    g2 = never[never["grade"] == 2]
+    assert len(g2) >= 20
+    assert set(g2["action"]) <= {"dose_held", "drug_withdrawn"}
+    assert (g2["action"] == "dose_held").sum() >= 20
+    held3 = never[(never["grade"] == 3) & (never["action"] == "dose_held")]
+    assert len(held3) >= 20
+
+
+def test_intolerable_grade2_does_not_touch_regimens_that_do_not_act_on_it():
+    """Ramucirumab is not held for grade 2 events whatever the intolerable share: with the share
+    0 or 1 the histories are identical (same seed, 300 patients, 12 months)."""
+    a = _run(["ramucirumab"], {"toxicity": {"grade2_action_probability": 0.0}}, n=300, months=12)
+    b = _run(["ramucirumab"], {"toxicity": {"grade2_action_probability": 1.0}}, n=300, months=12)
+    for name in ("adverse_events", "lines", "patients"):
+        assert pd.DataFrame(dict(a[name])).equals(pd.DataFrame(dict(b[name]))), name
 
 
 # == 2d. Clinical deterioration ends a line and closes the sequence =============================

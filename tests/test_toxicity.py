@@ -76,3 +76,46 @@ def test_onsets_scale_with_dose_intensity_and_skip_gaps():
     first, second = np.sum(onset <= 5000.0), np.sum(onset >= 6000.0)
     # Equal expected counts (5000 x 1.0 and 10000 x 0.5): difference within 5 SDs.
     assert abs(first - second) <= 5 * math.sqrt(first + second)
+
+
+@pytest.mark.parametrize("q", [0.0, 0.3, 1.0])
+def test_intolerable_grade2_moves_a_share_of_grade2_onsets_to_the_action_process(q):
+    """With a share q of grade 2 onsets needing a decision, the action process has rate
+    rate x (q P(2) + P(>= 3)) and the filled-in one rate x (P(1) + (1 - q) P(2)); together they
+    keep the term's grade distribution. Counts over 40,000 patient-days within 5 Poisson SDs,
+    grade shares within 5 binomial SEs."""
+    tox = LineToxicity.for_drug(_drug(SPREAD), q)
+    p = np.array(SPREAD.grade_probs)
+    r = SPREAD.rate_per_day
+    assert tox.action_total == pytest.approx(r * (q * p[1] + p[2:].sum()))
+    assert tox.minor_rates.sum() == pytest.approx(r * (p[0] + (1 - q) * p[1]))
+    rng = np.random.default_rng(11)
+    exposure = 40_000.0
+    _, minor, _, _ = tox.minor_events([(0.0, exposure, 1.0)], rng)
+    n_action = rng.poisson(tox.action_total * exposure)
+    action = np.array([tox.draw_action_event(rng)[1] for _ in range(n_action)], dtype=int)
+    grades = np.concatenate([minor, action]).astype(int)
+    mean = r * exposure
+    assert abs(len(grades) - mean) <= 5 * math.sqrt(mean)
+    share = np.bincount(grades, minlength=6)[1:] / len(grades)
+    se = np.sqrt(p * (1 - p) / len(grades))
+    assert np.all(np.abs(share - p) <= 5 * se + 1e-12), (share, p)
+    if q == 0.0:
+        assert action.size == 0 or action.min() >= 3
+    else:
+        assert np.sum(action == 2) > 0 and np.all(minor <= 2)
+
+
+def test_intolerable_grade2_share_leaves_terms_acting_at_grade_2_or_below_alone():
+    """A term that is already acted on at grade 1 or 2 has no 'intolerable' share to add."""
+    for q in (0.0, 0.7):
+        tox = LineToxicity.for_drug(_drug(ANY_STOPS), q)
+        assert tox.action_total == pytest.approx(ANY_STOPS.rate_per_day)
+
+
+def test_the_withdrawal_uniform_is_the_fourth_draw():
+    """draw_action_event consumes four uniforms per onset: term, grade, duration, withdrawal."""
+    tox = LineToxicity.for_drug(_drug(SPREAD))
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    *_, u = tox.draw_action_event(a)
+    assert u == pytest.approx(b.random(4)[3])

@@ -94,6 +94,61 @@ def test_growth_law_matches_ode_solver():
         assert got[t][0] == pytest.approx(sol.y[0, -1], abs=1e-8)
 
 
+def test_growth_inhibition_matches_ode_solver():
+    """The cytostatic part: the drug removes h g exp(-lam (t - t0)) of the growth rate on top of
+    the kill rate (RK45 on d log d / dt across the hold and the reduction)."""
+    logd0, g, k, lam, h = math.log(40.0), 0.006, 0.004, 0.01, 0.7
+
+    def rhs(t, y):
+        di = next(d for a, b, d in SCHEDULE if a <= t < b)
+        return [g - di * (k + h * g) * math.exp(-lam * (t - T0))]
+
+    lz = _lesions([logd0], [g], kill_z=[1.0])
+    times = [30.0, 50.0, 120.0, 300.0]
+    out, pending = {}, list(times)
+    lz.set_drug(k, lam, h)
+    for a, b, di in SCHEDULE:
+        lz.set_segment(a, di, T0 if a >= T0 else a, 1.0, 0.0)
+        while pending and pending[0] <= b:
+            t = pending.pop(0)
+            out[t] = lz.log_diameters(t)[0]
+    for t in times:
+        sol = solve_ivp(rhs, (0.0, t), [logd0], rtol=1e-11, atol=1e-12, max_step=1.0, method="RK45")
+        assert out[t] == pytest.approx(sol.y[0, -1], abs=1e-8)
+
+
+def test_growth_inhibition_alone_slows_but_never_shrinks_below_one():
+    """With no kill rate and h < 1 a lesion keeps growing, at (1 - h) of its rate at first;
+    with h > 1 it shrinks at (h - 1) g."""
+    for h, sign in ((0.6, 1.0), (1.5, -1.0)):
+        lz = _lesions([math.log(30.0)], [0.005])
+        lz.set_drug(0.0, 1e-9, h)
+        lz.set_segment(0.0, 1.0, 0.0, 1.0, 0.0)
+        eps = 1e-4
+        slope = (lz.log_diameters(eps)[0] - lz.log_diameters(0.0)[0]) / eps
+        assert slope == pytest.approx((1.0 - h) * 0.005, rel=1e-4)
+        assert math.copysign(1.0, slope) == sign
+
+
+def test_new_lesions_get_the_growth_inhibition_of_their_own_rate():
+    """A lesion added mid-segment follows the same law with its own g (closed form)."""
+    lz = _lesions([math.log(30.0)], [0.004])
+    k, lam, h = 0.003, 0.02, 0.8
+    lz.set_drug(k, lam, h)
+    lz.set_segment(0.0, 1.0, 0.0, 1.0, 0.0)
+    lz.set_segment(50.0, 1.0, 0.0, 1.0, 0.0)
+    g_new = 0.007
+    lz.add(
+        [(70.0, {"organ": 0, "seed_mm": 3.0, "g": g_new, "kill_z": 1.0, "lam_z": 1.0, "f0": 1.0})]
+    )
+    t = 150.0
+    c = k + h * g_new
+    want = (
+        math.log(3.0) + g_new * (t - 70.0) - c / lam * (math.exp(-lam * 70.0) - math.exp(-lam * t))
+    )
+    assert lz.log_diameters(t)[1] == pytest.approx(want, abs=1e-10)
+
+
 def test_resistance_accrues_from_line_start_not_from_last_state_change():
     """After a hold, the kill rate is k exp(-lam (t - t0)), not restarted at k."""
     lz = _lesions([math.log(50.0)], [0.0])
@@ -131,3 +186,20 @@ def test_targets_follow_recist_rules():
     lz.visible[0] = False
     rec, _ = tumour.select_targets(lz, lz.logd)
     assert not rec[0] and rec[2]
+
+
+def test_emergence_factor_is_the_share_of_growth_the_drug_leaves():
+    """E(t) = max(0, 1 - DI (k / g_p + h) exp(-lam (t - t0))): 1 off drug (None), 0 while a drug
+    halts or reverses growth, back towards 1 as resistance wanes the effect."""
+    lz = _lesions([math.log(30.0)], [0.004])
+    lz.g_patient = 0.004
+    assert lz.emergence_factor(np.array([0.0, 10.0])) is None  # off drug
+    k, h, lam = 0.002, 0.25, 0.01
+    lz.set_drug(k, lam, h)
+    lz.set_segment(20.0, 0.8, 20.0, 1.0, 0.0)
+    t = np.array([20.0, 50.0, 200.0])
+    want = np.maximum(0.0, 1.0 - 0.8 * (k / 0.004 + h) * np.exp(-lam * (t - 20.0)))
+    np.testing.assert_allclose(lz.emergence_factor(t), want, rtol=1e-12)
+    lz.set_drug(0.0, 1e-9, 1.2)  # growth reversed: nothing emerges
+    lz.set_segment(20.0, 1.0, 20.0, 1.0, 0.0)
+    assert np.all(lz.emergence_factor(t) == 0.0)

@@ -54,11 +54,13 @@ def test_without_kill_a_lesion_grows_at_its_rate():
 
 
 def _inert(drug: str) -> dict:
-    """Overrides that strip ``drug`` of kill, necrosis, adverse events and lab effects."""
+    """Overrides that strip ``drug`` of kill, growth inhibition, necrosis, adverse events and
+    lab effects."""
     flat = parameters.default_flat()
     prefix = f"drugs.{drug}."
     out: dict = {
         "kill_rate_per_day": 0.0,
+        "growth_inhibition": 0.0,
         "necrosis_rate_per_day": 0.0,
         "ae": {},
         "lab_effects": {},
@@ -145,3 +147,38 @@ def test_more_new_lesions_mean_earlier_progression():
         return float(np.mean(a["new_lesions"][pd_visits]))
 
     assert share_new(more) > share_new(base) + 0.1
+
+
+def _patients_with_new_lesions(tables) -> int:
+    """Patients with a new lesion seen on their index line."""
+    pt, les = tables["patients"], tables["lesions"]
+    index = dict(
+        zip(
+            np.asarray(pt["patient_id"]).tolist(),
+            np.asarray(pt["index_line"]).tolist(),
+            strict=True,
+        )
+    )
+    pid, line = np.asarray(les["patient_id"]), np.asarray(les["line"])
+    on_index = np.array(
+        [index[p] == q for p, q in zip(pid.tolist(), line.tolist(), strict=True)], dtype=bool
+    )
+    new = np.asarray(les["new"], dtype=bool) & on_index
+    return len(set(pid[new].tolist()))
+
+
+def test_a_drug_that_halts_growth_stops_new_lesions_emerging():
+    """Ramucirumab made purely cytostatic (no kill, growth inhibition 1.2, no resistance, no
+    patient spread of sensitivity, no adverse events or lab effects) against the same drug made
+    inert, 1,000 patients, 12 months: new lesions emerge at ``E(t) = max(0, 1 - 1.2) = 0``, so
+    none is seen on the drug unless a hold or a reduction lets growth through (none here), while
+    a good share of the inert arm's patients show one. Exact on the drug; at least 10% of
+    patients on the inert arm."""
+    base = {"tumour": {"kill_patient_sd_log": 0.0}}
+    halted = _inert("ramucirumab") | {"growth_inhibition": 1.2, "resistance_rate_per_day": 0.0}
+    inert = _run(
+        ["ramucirumab"], base | {"drugs": {"ramucirumab": _inert("ramucirumab")}}, n=1000, months=12
+    )
+    on = _run(["ramucirumab"], base | {"drugs": {"ramucirumab": halted}}, n=1000, months=12)
+    assert _patients_with_new_lesions(inert) >= 100
+    assert _patients_with_new_lesions(on) == 0

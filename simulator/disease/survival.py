@@ -15,8 +15,16 @@ steep hazard for tumour masses incompatible with life, so that growth without bo
 survivors with tumours of absurd size.
 
 The processes that compete with death (:class:`Hazards`, six in all): new lesions seeded at
-``rn (Vv / V_n)^gamma`` per day and new macrovascular invasion at ``rm (Vv / V_n)^gamma`` in
-patients without it (``progression.py``); ascites and hepatic encephalopathy worsening (up to
+``rn (Vv / V_n)^gamma E(t)`` per day and new macrovascular invasion at ``rm (Vv / V_n)^gamma``
+in patients without it (``progression.py``). A new lesion stands for a micro-lesion that has
+grown to just below detection; under a drug that slows or reverses growth fewer reach that
+size, so the seeding intensity is multiplied by the share of growth the drug leaves,
+``E(t) = max(0, 1 - DI (k / g_p + h) exp(-lam_p (t - t0)))`` (1 off drug; patient-level kill
+rate, growth inhibition, resistance and growth rates, ``tumour.Lesions.emergence_factor``).
+``E`` has one kink, where the drug's effect wanes through the growth rate; the quadrature
+below is exact only for smooth intensities, so on the piece holding the kink its error is
+of the order of the piece's curvature change (at most a few per cent of that piece's
+integral, once per line); ascites and hepatic encephalopathy worsening (up to
 their severe state) at rates rising with the latent ALBI; and an ECOG worsening by one point (up
 to 4) at a rate rising with viable burden, ALBI and decompensation.
 
@@ -351,6 +359,9 @@ class Hazards:
         out[DEATH] = self.death.from_volumes(times, d3, d3v, albi)
         v = d3v**self.gamma
         out[NEW_LESION] = self.new_scale * v
+        emergence = self.lesions.emergence_factor(times)
+        if emergence is not None:
+            out[NEW_LESION] *= emergence
         if not self.mvi:
             out[VASCULAR_INVASION] = self.mvi_scale * v
         dec = self.dec

@@ -3,9 +3,13 @@
 **Growth.** Between state changes each lesion's diameter follows the growth-inhibition law with
 resistance that accrues from the start of the line ``t0``::
 
-    log d(t) = log d(s) + g (t - s) - DI (k / lam) (exp(-lam (s - t0)) - exp(-lam (t - t0)))
+    log d(t) = log d(s) + g (t - s) - DI (c / lam) (exp(-lam (s - t0)) - exp(-lam (t - t0)))
 
-written as ``log d(s) + g (t - s) - a * phi(lam, t - s)`` with ``a = DI k exp(-lam (s - t0))``
+with the drug's effect ``c = k + h g``: a cytotoxic part ``k`` and a cytostatic part that
+suppresses a share ``h`` (the drug's growth inhibition, ``0 <= h <= 2``) of the lesion's own
+growth rate, so that a drug that only slows growth (``k = 0, h < 1``) delays progression without
+shrinking anything, and both parts wane at the resistance rate. It is written as
+``log d(s) + g (t - s) - a * phi(lam, t - s)`` with ``a = DI c exp(-lam (s - t0))``
 fixed for the segment and ``phi(lam, x) = -expm1(-lam x) / lam``, which is exact as
 ``lam -> 0`` (``phi -> x``; rates are floored at ``LAM_FLOOR`` where phi equals x to rounding).
 ``s`` is the last state change: a line start or end, a hold, a resumption, a dose reduction,
@@ -71,6 +75,9 @@ SPHERE_CM3 = math.pi / 6.0 / 1000.0  # volume (cm^3) of a sphere of diameter 1 m
 #: Resistance rates are floored here so that :func:`phi` needs no branch: for ``lam`` at the
 #: floor, ``-expm1(-lam x) / lam`` equals its limit ``x`` to rounding for any ``x > 1e-100``.
 LAM_FLOOR = 1e-200
+#: Largest growth inhibition a patient gets (a drug's share of growth suppressed, times the
+#: patient's sensitivity): twice the growth rate turned into shrinkage at the same speed.
+MAX_INHIBITION = 2.0
 
 
 def phi(lam, x):
@@ -89,7 +96,8 @@ class Lesions:
     """
 
     __slots__ = (
-        "a", "di", "f0", "f_eq", "floor_now", "fv", "g", "kill", "kill_z", "killing", "lam",
+        "a", "di", "f0", "f_eq", "floor_now", "fv", "g", "g_patient", "inhibit", "kill",
+        "kill_z", "killing", "lam",
         "lam_z", "latent", "lesion_id", "line_seen", "logd", "n", "new", "organ", "r",
         "rate_now", "recovery", "resist", "s", "t0", "visible",
     )  # fmt: skip
@@ -112,7 +120,8 @@ class Lesions:
         lz.visible = np.ones(lz.n, dtype=bool)
         lz.line_seen = np.zeros(lz.n, dtype=np.int64)
         lz.s = lz.t0 = 0.0
-        lz.kill = lz.resist = lz.di = 0.0
+        lz.kill = lz.resist = lz.di = lz.inhibit = 0.0
+        lz.g_patient = float(np.median(lz.g)) if lz.n else 0.0
         lz.recovery = recovery
         lz.lam = np.full(lz.n, LAM_FLOOR)
         lz.a = np.zeros(lz.n)
@@ -138,6 +147,19 @@ class Lesions:
             out += self.a[:, None] * (np.expm1(-lam * x) / lam)
         return out
 
+    def emergence_factor(self, times: np.ndarray) -> np.ndarray | None:
+        """Share of the patient's untreated growth left to micro-lesions at ``times`` under the
+        regimen in force: ``max(0, 1 - DI (k / g_p + h) exp(-lam_p (t - t0)))`` with the
+        patient-level kill rate ``k``, growth inhibition ``h``, resistance rate ``lam_p`` and
+        growth rate ``g_p`` (no lesion factors: the micro-lesions are not yet seen). ``None``
+        off drug (the factor is 1)."""
+        if not self.killing or self.g_patient <= 0.0:
+            return None
+        s = (self.di * (self.kill / self.g_patient + self.inhibit)) * np.exp(
+            -self.resist * (times - self.t0)
+        )
+        return np.maximum(1.0 - s, 0.0)
+
     def viable_fractions(self, t: float) -> np.ndarray:
         return self.f_eq + (self.fv - self.f_eq) * np.exp(-self.r * (t - self.s))
 
@@ -147,10 +169,12 @@ class Lesions:
         )
 
     # -- state changes ---------------------------------------------------------------------------
-    def set_drug(self, kill: float, resistance: float) -> None:
-        """The patient-level kill and resistance rates of the regimen in force (0 off drug)."""
+    def set_drug(self, kill: float, resistance: float, inhibition: float = 0.0) -> None:
+        """The patient-level kill and resistance rates and the growth inhibition of the regimen
+        in force (all 0 off drug)."""
         self.kill = kill
         self.resist = resistance
+        self.inhibit = inhibition
 
     def set_segment(self, t: float, di: float, t0: float, floor: float, necrosis: float) -> None:
         """Start a new segment at ``t``: carry every lesion to ``t``, then apply the new state.
@@ -164,8 +188,10 @@ class Lesions:
         self.s = t
         self.t0 = t0
         self.lam = np.maximum(self.resist * self.lam_z, LAM_FLOOR)
-        self.a = (di * self.kill * self.kill_z) * np.exp(-self.lam * (t - t0))
-        self.killing = bool(di > 0.0 and self.kill > 0.0)
+        self.a = (di * (self.kill * self.kill_z + self.inhibit * self.g)) * np.exp(
+            -self.lam * (t - t0)
+        )
+        self.killing = bool(di > 0.0 and (self.kill > 0.0 or self.inhibit > 0.0))
         self.di = di
         if di > 0.0 and necrosis > 0.0:
             self.floor_now, self.rate_now = floor, necrosis * di
@@ -188,7 +214,9 @@ class Lesions:
             x = t_seed - self.s
             lam = max(self.resist * at["lam_z"], LAM_FLOOR)
             a = (
-                self.di * self.kill * at["kill_z"] * math.exp(-lam * (self.s - self.t0))
+                self.di
+                * (self.kill * at["kill_z"] + self.inhibit * at["g"])
+                * math.exp(-lam * (self.s - self.t0))
                 if self.killing
                 else 0.0
             )
@@ -295,7 +323,8 @@ def build_lesions(
     lz.lam = np.full(lz.n, LAM_FLOOR)
     lz.a = np.zeros(lz.n)
     lz.killing = False
-    lz.kill = lz.resist = lz.di = 0.0
+    lz.kill = lz.resist = lz.di = lz.inhibit = 0.0
+    lz.g_patient = p.growth_median_per_day * growth_factor
     lz.recovery = p.viable_recovery_rate_per_day
     lz.floor_now, lz.rate_now = 1.0, lz.recovery
     # Viable (arterially enhancing) fraction; prior TACE leaves some liver lesions without
@@ -349,14 +378,17 @@ def _pick(organ: np.ndarray, size: np.ndarray, eligible: np.ndarray) -> np.ndarr
     return chosen
 
 
-def drug_rates(drug: DrugParams, sensitivity: float, responder: bool) -> tuple[float, float]:
-    """Patient-level kill and resistance rates of ``drug`` (lesion factors apply on top).
+def drug_rates(drug: DrugParams, sensitivity: float, responder: bool) -> tuple[float, float, float]:
+    """Patient-level kill rate, resistance rate and growth inhibition of ``drug`` (lesion
+    factors apply on top).
 
     Immunotherapy with a responder mixture: responders get the responder rates, others the
-    base rates (for combinations with bevacizumab, its antiangiogenic effect).
+    base rates (for combinations with bevacizumab, its antiangiogenic effect). The growth
+    inhibition is the drug's for every patient, scaled by the patient's sensitivity like the
+    kill rate (a patient whose tumour the drug barely touches is barely slowed either).
     """
     if drug.responder_fraction is not None and responder:
         k, lam = drug.responder_kill_rate_per_day, drug.responder_resistance_rate_per_day
     else:
         k, lam = drug.kill_rate_per_day, drug.resistance_rate_per_day
-    return k * sensitivity, lam
+    return k * sensitivity, lam, min(drug.growth_inhibition * sensitivity, MAX_INHIBITION)
