@@ -43,6 +43,44 @@ def parameter_provenance() -> dict:
     }
 
 
+#: Next to the targets file: why targets the model misses miss (``gaps: {target id: reason}``).
+KNOWN_GAPS = "known_gaps.yaml"
+
+
+def known_gaps(targets_path: Path, ids) -> dict[str, str]:
+    """``{target id: reason}`` from ``known_gaps.yaml`` beside ``targets_path`` (none if absent).
+
+    A key ending in ``*`` names every target whose id starts with the rest. A key that names
+    no target, or a reason that is not text, is an input error naming the file and the key.
+    """
+    from hccsim.simulator.yamlio import parse_yaml_text
+
+    p = Path(targets_path).with_name(KNOWN_GAPS)
+    if not p.is_file():
+        return {}
+    data = parse_yaml_text(p.read_text("utf-8"), str(p))
+    gaps = data.get("gaps") if isinstance(data, dict) else None
+    if not isinstance(gaps, dict):
+        raise InputError(f"{p}: expected a mapping 'gaps: {{target id: reason}}'")
+    ids = list(ids)
+    out: dict[str, str] = {}
+    for key, reason in gaps.items():
+        if not isinstance(reason, str) or not reason.strip():
+            raise InputError(
+                f"{p}: gaps.{key}: {reason!r} is not allowed; expected a reason (text)"
+            )
+        key = str(key)
+        hits = [i for i in ids if (i.startswith(key[:-1]) if key.endswith("*") else i == key)]
+        if not hits:
+            raise InputError(
+                f"{p}: gaps.{key}: names no target of the targets file; a target id such as "
+                f"{ids[0]!r}, or a prefix ending in '*'"
+            )
+        for i in hits:
+            out.setdefault(i, " ".join(reason.split()))
+    return out
+
+
 def _published_sizes(data: Mapping, studies) -> dict[tuple[str, str], int]:
     return {k: v for k, v in check.arm_sizes(data).items() if k[0] in studies}
 
@@ -62,6 +100,7 @@ def run_check(
     t0 = time.perf_counter()
     data, digest, path = targets_mod.load_raw(targets_path)
     targets = targets_mod.all_targets(data)
+    gaps = known_gaps(path, [t.id for t in targets])
     known = targets_mod.studies(targets)
     if studies:
         bad = [s for s in studies if s not in known]
@@ -100,7 +139,7 @@ def run_check(
     if ("anchor_study", "ramucirumab") in arm_pools:
         anchor = report.anchor_tables(data, arm_pools[("anchor_study", "ramucirumab")], results)
     notes = uncertainty_notes(results)
-    files = report.write(out, results, verdict, provenance, anchor, notes)
+    files = report.write(out, results, verdict, provenance, anchor, notes, gaps)
     return {
         "verdict": verdict,
         "files": files,

@@ -6,10 +6,14 @@ Stages (DESIGN section 11):
    mortality (``params/default.yaml`` sources).
 1. ``natural_history``: untreated growth, new-lesion rate and the baseline death rate, from the
    placebo arms (SHARP, Asia-Pacific, RESORCE, CELESTIAL, KEYNOTE-240).
-2. one stage per drug, in the order of :data:`DRUG_ORDER`: kill and resistance rates (and the
-   responder share of an immunotherapy, or the necrosis rate where an mRECIST response is a
-   target) from the medians, landmarks and response rates of that drug's arms.
+2. one stage per drug, in the order of :data:`DRUG_ORDER`, from the medians, landmarks and
+   response rates of that drug's arms: kill rate, resistance rate and growth inhibition (and the
+   necrosis rate where an mRECIST response is a target); for an immunotherapy the responder
+   share and kill rate, the growth inhibition and the resistance rate.
 3. ``safety``: adverse-event hazards by a damped fixed point on the shares of the AE tables.
+4. ``tolerability``: the share of grade 2 onsets of the oral kinase inhibitors acted on and the
+   chance of withdrawal after a severe onset, from the dose reductions and the
+   treatment-related discontinuations (Nelder-Mead, as stages 1-2).
 
 Each stage minimises ``sum ((simulated - published) / se)^2`` over its fitted targets, the
 simulated statistic being taken on large pools simulated with one seed (common random numbers:
@@ -62,6 +66,8 @@ DRUG_ORDER = (
 #: Slope of S(t) against log t at the median, exponential approximation: 0.5 ln 2.
 SURVIVAL_SLOPE = 0.5 * math.log(2.0)
 OS_HALF_WIDTH_DAYS = 7.0
+#: A fitted parameter starts at least this share of its log range inside its bounds.
+START_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -70,10 +76,16 @@ class Param:
     low: float
     high: float
 
-    def to_x(self, value: float) -> float:
-        """Box-bounded log value -> unbounded coordinate (logit on the log scale)."""
+    def to_x(self, value: float, margin: float = 1e-4) -> float:
+        """Box-bounded log value -> unbounded coordinate (logit on the log scale).
+
+        A value within ``margin`` (a share of the log range) of a bound, or outside, is moved
+        to that distance: the optimiser starts where a step of its simplex still moves the
+        value (a start at 0, say a growth inhibition not yet given, would be stuck at the bound).
+        """
         lo, hi = math.log(self.low), math.log(self.high)
-        u = (math.log(min(max(value, self.low * 1.0001), self.high * 0.9999)) - lo) / (hi - lo)
+        u = (math.log(max(value, 1e-300)) - lo) / (hi - lo)
+        u = min(max(u, margin), 1.0 - margin)
         return math.log(u / (1.0 - u))
 
     def from_x(self, x: float) -> float:
@@ -134,23 +146,34 @@ def build_stages(targets: Sequence[Target], drugs: Sequence[str] = DRUG_ORDER) -
         ids = tuple(t.id for t in targets if _efficacy(t) and _index_drug(t) == drug)
         if not ids:
             continue
-        ps = [
-            Param(f"drugs.{drug}.kill_rate_per_day", 1e-4, 0.05),
-            Param(f"drugs.{drug}.resistance_rate_per_day", 1e-3, 0.2),
-        ]
+        inhibition = Param(f"drugs.{drug}.growth_inhibition", 0.01, 1.95)
+        resistance = Param(f"drugs.{drug}.resistance_rate_per_day", 1e-3, 0.2)
         if defaults.get(f"drugs.{drug}.responder_fraction") is not None:
-            ps.append(Param(f"drugs.{drug}.responder_fraction", 0.01, 0.8))
-        elif any("mrecist" in t.endpoint and t.statistic == "share" for t in _by_id(targets, ids)):
-            ps.append(Param(f"drugs.{drug}.necrosis_rate_per_day", 1e-3, 0.2))
+            # Immunotherapy: the responders' share and kill rate make the responses; the
+            # growth inhibition and resistance of the base rates (everyone) shape PFS.
+            ps = [
+                Param(f"drugs.{drug}.responder_fraction", 0.01, 0.8),
+                Param(f"drugs.{drug}.responder_kill_rate_per_day", 1e-3, 0.08),
+                inhibition,
+                resistance,
+            ]
+        else:
+            ps = [Param(f"drugs.{drug}.kill_rate_per_day", 1e-4, 0.05), resistance, inhibition]
+            if any(
+                "mrecist" in t.endpoint and t.statistic == "share" for t in _by_id(targets, ids)
+            ):
+                ps.append(Param(f"drugs.{drug}.necrosis_rate_per_day", 1e-3, 0.2))
+        names = ", ".join(p.path.rsplit(".", 1)[1] for p in ps)
         out.append(
             Stage(
                 f"drug_{drug}",
                 tuple(ps),
                 ids,
-                f"{drug}: kill and resistance (and {ps[-1].path.rsplit('.', 1)[1]}) from its arms",
-                max_evaluations=20 * len(ps),
+                f"{drug}: {names} from its arms",
+                max_evaluations=min(60, 15 * len(ps)),
             )
         )
+    tolerability = tuple(t.id for t in targets if t.fitted and t.endpoint in TOLERABILITY_ENDPOINTS)
     safety = tuple(safety_parameters(targets))
     if safety:
         out.append(
@@ -160,6 +183,20 @@ def build_stages(targets: Sequence[Target], drugs: Sequence[str] = DRUG_ORDER) -
                 safety,
                 "adverse-event hazards and lab effects from the AE tables (damped fixed point)",
                 max_evaluations=SAFETY_ITERATIONS,
+            )
+        )
+    if tolerability:
+        out.append(
+            Stage(
+                TOLERABILITY_STAGE,
+                (
+                    Param("toxicity.grade2_action_probability", 0.01, 0.95),
+                    Param("toxicity.withdraw_probability", 0.005, 0.8),
+                ),
+                tolerability,
+                "intolerable grade 2 share and withdrawal after severe events, from the dose "
+                "reductions and treatment-related discontinuations",
+                max_evaluations=30,
             )
         )
     return out
@@ -272,7 +309,8 @@ def run_stage(
     stage_sizes = {k: v for k, v in sizes.items() if k in needed}
     defaults = parameters.default_flat()
     start = np.array(
-        [p.to_x(current.get(p.path, defaults[p.path])) for p in stage.params], dtype=float
+        [p.to_x(current.get(p.path, defaults[p.path]) or 0.0, START_MARGIN) for p in stage.params],
+        dtype=float,
     )
     t0 = time.perf_counter()
     count = {"n": 0}
@@ -404,6 +442,9 @@ def stderr_log(quiet: bool) -> Callable[[str], None]:
 # --- stage 3: adverse events ------------------------------------------------------------------
 
 SAFETY_STAGE = "safety"
+#: Fitted after the AE hazards: how often the AEs lead to a reduction or a withdrawal.
+TOLERABILITY_STAGE = "tolerability"
+TOLERABILITY_ENDPOINTS = ("dose_reduction", "discontinued_for_ae")
 SAFETY_ITERATIONS = 4
 
 

@@ -142,6 +142,12 @@ def pool_task(path: str, arm: str, size: int, seed: int, overrides, start: int, 
         np.asarray(ln["line"], dtype=np.int64)[kept] > index_line[np.searchsorted(ids, pid)]
     ) & (np.asarray(ln["drug"], dtype=object)[kept] != "best_supportive_care")
     ep["later_line"] = np.isin(ids, pid[later])
+    # Any-cause discontinuation for adverse events, as trials that count disease-related
+    # events report it: the index line ended for toxicity or clinical deterioration.
+    reason = np.asarray(ln["end_reason"], dtype=object)[kept]
+    on_index = np.asarray(ln["line"], dtype=np.int64)[kept] == index_line[np.searchsorted(ids, pid)]
+    stopped = on_index & np.isin(reason, ("toxicity", "clinical_deterioration"))
+    ep["discontinued_any_ae"] = np.isin(ids, pid[stopped])
     ep["afp"] = np.asarray(pt["afp_ng_ml"], dtype=float)
     ep["baseline"] = {c: np.asarray(pt[c]) for c in BASELINE_COLUMNS}
     return ep
@@ -231,7 +237,13 @@ def _share(ep: Mapping, endpoint: str) -> float:
         return float(np.mean(ep["index_line"] == int(arg)))
     if kind == "afp_ge_400":
         return float(np.mean(ep["afp"] >= 400.0))
-    if kind in ("grade3plus", "dose_reduction", "discontinued_for_ae", "later_line"):
+    if kind in (
+        "grade3plus",
+        "dose_reduction",
+        "discontinued_for_ae",
+        "discontinued_any_ae",
+        "later_line",
+    ):
         return float(np.mean(ep[kind]))
     raise ValueError(f"unknown share endpoint {endpoint!r}")
 

@@ -255,12 +255,19 @@ def write(
     provenance: Mapping,
     anchor: Mapping[str, tuple],
     notes: Sequence[str] = (),
+    gaps: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
+    """``gaps``: why a target that does not pass misses (``known_gaps.yaml``), shown beside it
+    in the table of targets that do not pass and as ``gap_reason`` in calibration.json."""
     from hccsim.simulator.calibration.check import as_dicts
 
+    gaps = dict(gaps or {})
     out.mkdir(parents=True, exist_ok=True)
     figs = figures(results, out / "figures")
-    payload = {"verdict": verdict, "provenance": provenance, "targets": as_dicts(results)}
+    rows = as_dicts(results)
+    for row in rows:
+        row["gap_reason"] = gaps.get(row["id"])
+    payload = {"verdict": verdict, "provenance": provenance, "targets": rows}
     (out / "calibration.json").write_text(json.dumps(payload, indent=1) + "\n", "utf-8")
 
     counted = verdict["counted"]
@@ -303,9 +310,14 @@ def write(
         for r in results
         if r.counted and not (r.inside and r.z is not None and abs(r.z) <= Z_LIMIT)
     ]
+    fail_head = [*HEAD, "Why (model gap)"]
+    fail_rows = [
+        [*row, gaps.get(r.id, "not explained")]
+        for r, row in zip(failing, result_rows(failing), strict=True)
+    ]
     md = list(lead)
     md += ["## Targets that do not pass", ""]
-    md += [md_table(HEAD, result_rows(failing)) if failing else "None.", ""]
+    md += [md_table(fail_head, fail_rows) if failing else "None.", ""]
     md += ["## Figures", ""] + [f"![{f}]({f})" for f in figs] + [""]
     studies: list[str] = []
     for r in results:
@@ -341,7 +353,7 @@ def write(
             body.append(f"<p>{text}</p>")
     body += [
         "<h2>Targets that do not pass</h2>",
-        html_table(HEAD, result_rows(failing)) if failing else "<p>None.</p>",
+        html_table(fail_head, fail_rows) if failing else "<p>None.</p>",
     ]
     body += ["<h2>Figures</h2>"] + [f"<img src='{f}' alt='{f}'>" for f in figs]
     for s in studies:

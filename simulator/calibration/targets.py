@@ -50,7 +50,10 @@ STATISTICS = (
 
 #: The arm-name prefix of a trial's safety keys maps to an arm; the rest names the statistic.
 SAFETY_KINDS = {
-    "discontinued_for_ae": "discontinued_for_ae",
+    # "for AE" in a trial report counts disease-related events too (SHARP: 37% on placebo):
+    # the index line ended for toxicity or clinical deterioration. "For TRAE" counts only
+    # treatment-related events: ended for toxicity.
+    "discontinued_for_ae": "discontinued_any_ae",
     "discontinued_for_trae": "discontinued_for_ae",
     "dose_reduction": "dose_reduction",
     "grade3_trae": "grade3plus",
