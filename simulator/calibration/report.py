@@ -237,7 +237,7 @@ def figures(results: Sequence[Result], out: Path) -> list[str]:
             fontsize=7,
         )
         ax.set_title(
-            f"{title}: published (black, 95% CI) vs simulated (blue, 95% range)", fontsize=9
+            f"{title}\npublished (black, 95% CI) vs simulated (blue, 95% range)", fontsize=9
         )
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
