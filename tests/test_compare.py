@@ -6,8 +6,11 @@ compares the variance across replicates of the within-replicate difference (comm
 numbers) with that of differences between independent replicates (arm B of replicate r+1 against
 arm A of replicate r: independent cohorts of the same size). With 40 replicates a sample
 variance is within a factor of about 1.6 of the true one at 97.5% (chi-square, 39 df), so a
-measured ratio below 0.5 means a true ratio below 0.8 with room to spare. Measured at this seed
-(regression values): 0.04 for the RMST of OS, 0.21 for median OS, 0.30 for the RMST of PFS. The
+measured ratio below 0.5 means a true ratio below 0.8 with room to spare. A replicate where the
+metric is undefined in either arm or in the independent partner (an RMST of PFS whose curve ends
+censored before 12 months) is left out; at least 30 of the 40 must remain. Measured at this seed
+(regression values, calibrated parameters): 0.04 for the RMST of OS (40 replicates), 0.12 for
+median OS (40), 0.40 for the RMST of PFS (35). The
 arms differ from the first line, so scan timing and measurement error (streams keyed by drug)
 are not shared: the median of PFS, a step function of scan days, gains nothing (ratio 1.0).
 """
@@ -113,9 +116,11 @@ def test_common_random_numbers_shrink_the_variance_of_a_difference():
     res = compare_mod.simulate_compare(sc, 11, 40, jobs=2)
     for metric in ("os_rmst_months", "os_median_months", "pfs_recist_rmst_months"):
         a, b = res.column("ram", metric), res.column("cabo", metric)
-        assert np.isfinite(a).all() and np.isfinite(b).all(), metric
-        crn = np.var(b - a, ddof=1)
-        independent = np.var(np.roll(b, -1) - a, ddof=1)
+        partner = np.roll(b, -1)
+        ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(partner)
+        assert ok.sum() >= 30, f"{metric}: defined in only {ok.sum()} of 40 replicates"
+        crn = np.var((b - a)[ok], ddof=1)
+        independent = np.var((partner - a)[ok], ddof=1)
         ratio = crn / independent
         assert ratio < 0.5, f"{metric}: variance ratio CRN / independent = {ratio:.3f}"
 
