@@ -72,8 +72,15 @@ def first_line():
 
 
 def _km_median_months(durations, events):
+    """First time lifelines' Kaplan-Meier curve is <= 0.5, read with a 1e-9 tolerance: where the
+    exact curve equals 1/2 (the anchor fixture's no-DC4W group: 71/140, then exactly 1/2 at
+    111.75 days), lifelines' floating-point product can land a hair above it and its
+    ``median_survival_time_`` then jumps to the next event time; hccsim's ``km_median`` takes
+    the time where S is exactly one half, as the definition asks."""
     d, e = np.asarray(durations, float), np.asarray(events, bool)
-    return KaplanMeierFitter().fit(d, e).median_survival_time_ / MONTH
+    sf = KaplanMeierFitter().fit(d, e).survival_function_.iloc[:, 0]
+    hit = sf[sf <= 0.5 + 1e-9]
+    return (float(hit.index[0]) if len(hit) else math.inf) / MONTH
 
 
 def _cox_hr(durations, events, x):

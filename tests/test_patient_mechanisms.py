@@ -383,7 +383,7 @@ def test_lab_adverse_events_are_the_ctcae_grades_of_the_labs(case):
 
 
 def test_the_lab_event_check_sees_every_term_grade_and_baseline_rule():
-    """The property is not vacuous: one fixed cohort under strong drift (80 patients, two
+    """The property is not vacuous: one fixed cohort under strong drift (120 patients, two
     lines, 18 months, labs every two weeks) gives hundreds of checked rows, every lab term,
     grades 1 to 3 and abnormal baselines of every baseline-dependent term.
 
@@ -396,7 +396,7 @@ def test_the_lab_event_check_sees_every_term_grade_and_baseline_rule():
         {"drugs": {d: {"lab_effects": STRONG_DRIFT} for d in ("sorafenib", "regorafenib")}},
         preset="anchor_ramucirumab",
         seed=2024,
-        n=80,
+        n=120,
         months=18.0,
     )
     stats = _check_lab_events(tables)
@@ -517,9 +517,11 @@ def _levels(levels):
 
 def test_dose_reductions_lower_the_response_rate():
     """Sorafenib first line (500 patients, 12 months, seed 777) made to act and to be reduced:
-    kill 0.006 per day without resistance, and palmar-plantar erythrodysesthesia at 3 onsets
-    per month lasting a day (38% of onsets grade 3: a hold, then resumption at the next dose
-    level), so that most patients are held within weeks. Two arms differ only in the
+    kill 0.006 per day without resistance or growth inhibition (the kill alone acts), and
+    palmar-plantar erythrodysesthesia at 3 onsets per month lasting a day (38% of onsets grade
+    3: a hold, then resumption at the next dose level; withdrawal after a severe event and
+    grade-2 actions switched off, so every grade-3 onset reduces), so that most patients are
+    held within weeks. Two arms differ only in the
     reduction levels (catalogue data, set on the parameter objects): 1, 0.5, 0.5, ... against
     1, 1, 1, ... (100 levels each, so the last level, which withdraws the drug, is never
     reached). Until the first resumption both arms are the same history (common random
@@ -528,14 +530,16 @@ def test_dose_reductions_lower_the_response_rate():
 
     RECIST 1.1 response reads whole diameters, so it measures the kill (necrosis, which also
     scales with the dose, moves mRECIST only). The response rate must drop by more than 4 SEs
-    of a difference of two independent proportions (about 0.45 against 0.2 here, SE 0.03).
+    of a difference of two independent proportions (0.57 against 0.38 here, SE 0.03).
     Both arms must have had reductions in most lines (at least one per line on average)."""
     n = 500
     params = {
+        "toxicity": {"withdraw_probability": 0.0, "grade2_action_probability": 0.0},
         "drugs": {
             "sorafenib": {
                 "kill_rate_per_day": 0.006,
                 "resistance_rate_per_day": 0.0,
+                "growth_inhibition": 0.0,
                 "ae": {
                     "palmar_plantar_erythrodysesthesia": {
                         "rate_per_month": 3.0,
@@ -543,7 +547,7 @@ def test_dose_reductions_lower_the_response_rate():
                     }
                 },
             }
-        }
+        },
     }
     out = []
     for levels in ((1.0,) * 100, (1.0,) + (0.5,) * 99):
