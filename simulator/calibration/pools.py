@@ -138,15 +138,16 @@ def pool_task(path: str, arm: str, size: int, seed: int, overrides, start: int, 
     pid = np.asarray(ln["patient_id"], dtype=np.int64)
     kept = np.isin(pid, ids)  # lines of patients who entered after the data cut are dropped
     pid = pid[kept]
-    later = (
-        np.asarray(ln["line"], dtype=np.int64)[kept] > index_line[np.searchsorted(ids, pid)]
-    ) & (np.asarray(ln["drug"], dtype=object)[kept] != "best_supportive_care")
+    line = np.asarray(ln["line"], dtype=np.int64)[kept]
+    own_index = index_line[np.searchsorted(ids, pid)]  # each line's patient's index line
+    later = (line > own_index) & (
+        np.asarray(ln["drug"], dtype=object)[kept] != "best_supportive_care"
+    )
     ep["later_line"] = np.isin(ids, pid[later])
     # Any-cause discontinuation for adverse events, as trials that count disease-related
     # events report it: the index line ended for toxicity or clinical deterioration.
     reason = np.asarray(ln["end_reason"], dtype=object)[kept]
-    on_index = np.asarray(ln["line"], dtype=np.int64)[kept] == index_line[np.searchsorted(ids, pid)]
-    stopped = on_index & np.isin(reason, ("toxicity", "clinical_deterioration"))
+    stopped = (line == own_index) & np.isin(reason, ("toxicity", "clinical_deterioration"))
     ep["discontinued_any_ae"] = np.isin(ids, pid[stopped])
     ep["afp"] = np.asarray(pt["afp_ng_ml"], dtype=float)
     ep["baseline"] = {c: np.asarray(pt[c]) for c in BASELINE_COLUMNS}
