@@ -80,6 +80,8 @@ class DeathParams:
     lethal_burden_cm3: float
     lethal_burden_rate_per_month: float
     lethal_burden_exponent: float
+    era_hazard_ratio_per_decade: float
+    era_reference_year: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +327,7 @@ _BOUNDS: dict[str, tuple[float, float, bool]] = {
     "new_lesion_seed_mm": (0.0, math.inf, True),
     "reference_burden_cm3": (0.0, math.inf, True),
     "lethal_burden_cm3": (0.0, math.inf, True),
+    "era_hazard_ratio_per_decade": (0.0, math.inf, True),
     "disappear_mm": (0.0, math.inf, True),
     "too_small_mm": (0.0, math.inf, True),
     "nontarget_pd_volume_ratio": (0.0, math.inf, True),

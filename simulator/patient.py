@@ -83,6 +83,7 @@ class Context:
     quadrature_step: float = 14.0
     death_hazard_ratio: float = 1.0  # an arm's assumed direct effect on the death hazard
     label_restrictions: bool = True  # later lines skip a regimen whose label is not met
+    enrolment_year: float | None = None  # calendar era (None: the parameters' reference year)
 
     @property
     def policy(self) -> LinePolicy:
@@ -227,6 +228,7 @@ class Course:
             albi=b["albi"],
             afp=b["afp_ng_ml"],
             hazard_ratio=ctx.death_hazard_ratio,
+            enrolment_year=ctx.enrolment_year,
         )
         self.progression = streams.keyed(Purpose.PROGRESSION, 0, 0)
         budgets = np.array([death_budget, *self.progression.standard_exponential(N_PROCESSES - 1)])

@@ -218,6 +218,13 @@ class Cohort(_Section):
         gt=0,
         le=120,
     )
+    enrolment_year: float = _f(
+        2020.0,
+        expected="a calendar year from 1990 to 2040 at the middle of enrolment, e.g. 2018.5",
+        description="Calendar time of enrolment, for the era effect on the disease death hazard (death.era_hazard_ratio_per_decade; 2020 = current practice).",
+        ge=1990,
+        le=2040,
+    )
 
     @model_validator(mode="after")
     def _ramp_needs_rate(self) -> Cohort:

@@ -4,12 +4,15 @@ Stages (DESIGN section 11):
 
 0. fixed from the literature, not fitted: measurement error, growth variability, background
    mortality (``params/default.yaml`` sources).
-1. ``natural_history``: untreated growth, new-lesion rate and the baseline death rate, from the
+1. ``natural_history``: untreated growth, new-lesion rate, the baseline death rate and the
+   share of placebo patients who respond (spontaneous regression, reader variability), from the
    placebo arms (SHARP, Asia-Pacific, RESORCE, CELESTIAL, KEYNOTE-240).
 2. one stage per drug, in the order of :data:`DRUG_ORDER`, from the medians, landmarks and
    response rates of that drug's arms: kill rate, resistance rate and growth inhibition (and the
    necrosis rate where an mRECIST response is a target); for an immunotherapy the responder
-   share and kill rate, the growth inhibition and the resistance rate.
+   share and kill rate, the growth inhibition and the resistance rate. The sorafenib stage also
+   fits the calendar-era effect on death (``death.era_hazard_ratio_per_decade``): its arms were
+   enrolled from 2005 (SHARP) to 2019 (HIMALAYA, IMbrave150).
 3. ``safety``: adverse-event hazards by a damped fixed point on the shares of the AE tables.
 4. ``tolerability``: the share of grade 2 onsets of the oral kinase inhibitors acted on and the
    chance of withdrawal after a severe onset, from the dose reductions and the
@@ -50,6 +53,8 @@ from hccsim.simulator.calibration import pools
 from hccsim.simulator.calibration.targets import Target
 from hccsim.simulator.engine import DAYS_PER_MONTH
 
+#: The drug whose stage also fits the calendar-era effect on death.
+ERA_DRUG = "sorafenib"
 #: Drugs fitted in stage 2, in this order (sorafenib first: it is a later line elsewhere).
 DRUG_ORDER = (
     "sorafenib",
@@ -136,10 +141,12 @@ def build_stages(targets: Sequence[Target], drugs: Sequence[str] = DRUG_ORDER) -
                 Param("tumour.growth_median_per_day", 0.0008, 0.012),
                 Param("tumour.new_lesion_rate_per_month", 0.05, 4.0),
                 Param("death.base_rate_per_month", 0.0005, 0.05),
+                Param("drugs.placebo.responder_fraction", 0.001, 0.2),
             ),
             tuple(t.id for t in targets if _efficacy(t) and _index_drug(t) == "placebo"),
-            "untreated growth, new lesions and baseline death from the placebo arms",
-            max_evaluations=70,
+            "untreated growth, new lesions, baseline death and the placebo responders' share "
+            "from the placebo arms",
+            max_evaluations=80,
         )
     ]
     for drug in drugs:
@@ -163,6 +170,10 @@ def build_stages(targets: Sequence[Target], drugs: Sequence[str] = DRUG_ORDER) -
                 "mrecist" in t.endpoint and t.statistic == "share" for t in _by_id(targets, ids)
             ):
                 ps.append(Param(f"drugs.{drug}.necrosis_rate_per_day", 1e-3, 0.2))
+        if drug == ERA_DRUG:
+            # The era effect on death: the sorafenib arms span 2005-2019 (SHARP to HIMALAYA),
+            # the widest spread of enrolment years of any one drug.
+            ps.append(Param("death.era_hazard_ratio_per_decade", 0.4, 1.3))
         names = ", ".join(p.path.rsplit(".", 1)[1] for p in ps)
         out.append(
             Stage(

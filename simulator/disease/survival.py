@@ -183,10 +183,18 @@ class DeathHazard:
         afp: float,
         decompensated: bool = False,
         hazard_ratio: float = 1.0,
+        enrolment_year: float | None = None,
     ) -> None:
         # ``hazard_ratio`` multiplies the whole death hazard (disease and background): an arm's
         # assumed direct effect (scenario ``treatment.arms[].death_hazard_ratio``), 1 otherwise.
+        # The calendar era of enrolment multiplies the disease terms only (not background
+        # mortality): era_hazard_ratio_per_decade ** ((year - era_reference_year) / 10).
         self._hr = p
+        era = (
+            1.0
+            if enrolment_year is None
+            else p.era_hazard_ratio_per_decade ** ((enrolment_year - p.era_reference_year) / 10.0)
+        )
         self._lp_static = p.log_hr_log10_afp * (math.log10(afp) - p.log10_afp_reference)
         self._albi0 = albi
         self._albi_ref = p.albi_reference
@@ -194,6 +202,7 @@ class DeathHazard:
         # r0 exp(x'b) (Vv / V_ref)^beta with Vv = SPHERE_CM3 * sum(d^3 f): one power of the sum.
         self._base = (
             hazard_ratio
+            * era
             * p.base_rate_per_month
             / DAYS_PER_MONTH
             * (SPHERE_CM3 / p.reference_burden_cm3) ** self._beta
@@ -201,6 +210,7 @@ class DeathHazard:
         self._kappa = p.lethal_burden_exponent
         self._lethal = (
             hazard_ratio
+            * era
             * p.lethal_burden_rate_per_month
             / DAYS_PER_MONTH
             * (SPHERE_CM3 / p.lethal_burden_cm3) ** self._kappa

@@ -137,6 +137,7 @@ def build_spec(scenario: Scenario, seed: int) -> RunSpec:
             history_known=first_line or preset.prior_lines is not None,
             death_hazard_ratio=death_hazard_ratio,
             label_restrictions=scenario.treatment.label_restrictions,
+            enrolment_year=scenario.cohort.enrolment_year,
         )
 
     criteria = preset.eligibility.merged(scenario.population.eligibility.criteria())
