@@ -59,6 +59,9 @@ class TumourParams:
     new_lesion_seed_mm: float
     new_lesion_liver_share: float
     vascular_invasion_rate_per_month: float
+    spontaneous_response_fraction: float
+    spontaneous_kill_rate_per_day: float
+    spontaneous_resistance_rate_per_day: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +316,7 @@ def flatten_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
 #: Leaves with bounds other than "a number >= 0": (low, high, low is exclusive).
 _BOUNDS: dict[str, tuple[float, float, bool]] = {
     "responder_fraction": (0.0, 1.0, False),
+    "spontaneous_response_fraction": (0.0, 1.0, False),
     "grade2_action_probability": (0.0, 1.0, False),
     "withdraw_probability": (0.0, 1.0, False),
     "growth_inhibition": (0.0, 2.0, False),

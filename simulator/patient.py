@@ -84,6 +84,7 @@ class Context:
     death_hazard_ratio: float = 1.0  # an arm's assumed direct effect on the death hazard
     label_restrictions: bool = True  # later lines skip a regimen whose label is not met
     enrolment_year: float | None = None  # calendar era (None: the parameters' reference year)
+    treat_beyond_progression: bool = False  # the index line outlasts radiological progression
 
     @property
     def policy(self) -> LinePolicy:
@@ -381,9 +382,12 @@ class Course:
         responder = (
             drug.responder_fraction is not None and self.responsive < drug.responder_fraction
         )
-        self.lesions.set_drug(
-            *tumour.drug_rates(drug, math.exp(p.tumour.kill_patient_sd_log * z), responder)
-        )
+        rates = tumour.drug_rates(drug, math.exp(p.tumour.kill_patient_sd_log * z), responder)
+        if drug.kind != "supportive" and p.tumour.spontaneous_response_fraction > 0.0:
+            u = float(self.streams.keyed(Purpose.SPONTANEOUS, self.line, drug.code).random())
+            if u < p.tumour.spontaneous_response_fraction:
+                rates = tumour.spontaneous(rates, p.tumour)
+        self.lesions.set_drug(*rates)
         self._segment(t)
         self.on_drug_since = t
         self.tox = LineToxicity.for_drug(drug, _grade2_share(p, drug))
@@ -496,6 +500,12 @@ class Course:
             self._schedule_imaging()
             return
         drug = self.drug
+        if self.ctx.treat_beyond_progression and self.pos == 0:
+            # A protocol that treats until symptomatic progression (SHARP): the index line goes
+            # on, scanned as before, until clinical deterioration, toxicity or death.
+            self.beyond = True
+            self._schedule_imaging()
+            return
         if not self.beyond and drug.beyond_progression > 0.0:
             # Immunotherapy beyond a first radiological progression, for some patients: the
             # next progression ends the line.

@@ -344,6 +344,10 @@ class Treatment(_Section):
         True,
         expected="true (a later-line regimen whose label the patient does not meet is skipped: ramucirumab needs AFP >= 400 ng/mL, regorafenib and cabozantinib prior sorafenib) or false (off-label use allowed, as a trial protocol or practice may)",
     )
+    treat_beyond_progression: bool = _f(
+        False,
+        expected="false (the index line ends at radiological progression) or true (it goes on after radiological progression until clinical deterioration, toxicity or death, as SHARP treated until both radiological and symptomatic progression)",
+    )
 
     @field_validator("sequence")
     @classmethod

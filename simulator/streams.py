@@ -38,6 +38,7 @@ class Purpose(IntEnum):
     TOXICITY_MINOR = 8  # per line: lower-grade adverse events, filled in afterwards
     PROGRESSION = 9  # per patient: budgets of the competing events, new lesions' attributes
     BEYOND = 10  # per line: whether immunotherapy continues beyond a first progression
+    SPONTANEOUS = 11  # per line: whether the tumour regresses whatever the regimen
 
 
 def draw_root_seed() -> int:

@@ -4,6 +4,7 @@ simulated survival curve against theory (DKW band).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -132,3 +133,26 @@ def test_constant_hazard_km_inside_dkw_band():
     # The horizon censors everyone alive at 36 months.
     alive = ~e
     assert np.allclose(t[alive], 36.0)
+
+
+@pytest.mark.parametrize("year", [2005.7, 2020.0, 2031.5])
+def test_era_scales_the_disease_terms_only(year):
+    """The calendar era multiplies both tumour terms by hr ** ((year - reference) / 10) and
+    leaves background mortality alone: the integral equals the closed form with the disease
+    part scaled (relative error 1e-8, as the quadrature test)."""
+    d0, g, a, b = 80.0, 0.004, 0.0, 300.0
+    p = parameters.resolve({"death": {"era_hazard_ratio_per_decade": 0.7}}).death
+    h = DeathHazard(
+        p, _one_lesion(d0, g), age=70.0, male=True, ecog=0, mvi=False, ehm=False,
+        albi=-2.3, afp=100.0, enrolment_year=year,
+    )  # fmt: skip
+    used, _ = h.integrate(a, b, budget=math.inf, step=14.0)
+    factor = 0.7 ** ((year - p.era_reference_year) / 10.0)
+    background = _closed_form(
+        dataclasses.replace(p, base_rate_per_month=0.0, lethal_burden_rate_per_month=0.0),
+        d0, g, a, b,
+    )  # fmt: skip
+    disease = _closed_form(p, d0, g, a, b) - background
+    assert used == pytest.approx(factor * disease + background, rel=1e-8)
+    if year != p.era_reference_year:
+        assert abs(factor - 1.0) > 0.05  # the check is not vacuous

@@ -91,6 +91,26 @@ def test_a_drug_without_effect_gives_the_pfs_of_placebo():
     assert real["orr_mrecist"] - flat["orr_mrecist"] > 4 * _se(flat["orr_mrecist"] + 0.05, N)
 
 
+def test_placebo_responses_come_from_spontaneous_regressions():
+    """Spontaneous regressions (``tumour.spontaneous_response_fraction``: regression on its
+    own, reader variability) make a placebo arm's responses: with a share of 0 the RECIST ORR
+    is at most 0.5% (measurement error alone almost never reads a 30% shrinkage), with a share
+    of 0.25 it rises by more than 4 binomial standard errors, and it stays below the share plus
+    4 standard errors (only those patients respond). Same seed, so the two cohorts have the
+    same patients."""
+    none = summarise_replicate(
+        _run(["placebo"], {"tumour": {"spontaneous_response_fraction": 0.0}}),
+        scan_interval_days=42,
+    )["orr_recist"]
+    some = summarise_replicate(
+        _run(["placebo"], {"tumour": {"spontaneous_response_fraction": 0.25}}),
+        scan_interval_days=42,
+    )["orr_recist"]
+    assert none <= 0.005
+    assert some - none > 4 * _se(some, N)
+    assert some < 0.25 + 4 * _se(0.25, N)
+
+
 @pytest.mark.slow
 def test_necrosis_raises_mrecist_response_but_not_recist():
     weak = summarise_replicate(
@@ -173,8 +193,9 @@ def test_a_drug_that_halts_growth_stops_new_lesions_emerging():
     inert, 1,000 patients, 12 months: new lesions emerge at ``E(t) = max(0, 1 - 1.2) = 0``, so
     none is seen on the drug unless a hold or a reduction lets growth through (none here), while
     a good share of the inert arm's patients show one. Exact on the drug; at least 10% of
-    patients on the inert arm."""
-    base = {"tumour": {"kill_patient_sd_log": 0.0}}
+    patients on the inert arm. Spontaneous regressions are switched off: on such a line the
+    spontaneous kill's waning rate would replace the drug's (zero) resistance."""
+    base = {"tumour": {"kill_patient_sd_log": 0.0, "spontaneous_response_fraction": 0.0}}
     halted = _inert("ramucirumab") | {"growth_inhibition": 1.2, "resistance_rate_per_day": 0.0}
     inert = _run(
         ["ramucirumab"], base | {"drugs": {"ramucirumab": _inert("ramucirumab")}}, n=1000, months=12

@@ -5,7 +5,7 @@ Stages (DESIGN section 11):
 0. fixed from the literature, not fitted: measurement error, growth variability, background
    mortality (``params/default.yaml`` sources).
 1. ``natural_history``: untreated growth, new-lesion rate, the baseline death rate and the
-   share of placebo patients who respond (spontaneous regression, reader variability), from the
+   share of spontaneous regressions (responses on any regimen, placebo included), from the
    placebo arms (SHARP, Asia-Pacific, RESORCE, CELESTIAL, KEYNOTE-240).
 2. one stage per drug, in the order of :data:`DRUG_ORDER`, from the medians, landmarks and
    response rates of that drug's arms: kill rate, resistance rate and growth inhibition (and the
@@ -141,11 +141,11 @@ def build_stages(targets: Sequence[Target], drugs: Sequence[str] = DRUG_ORDER) -
                 Param("tumour.growth_median_per_day", 0.0008, 0.012),
                 Param("tumour.new_lesion_rate_per_month", 0.05, 4.0),
                 Param("death.base_rate_per_month", 0.0005, 0.05),
-                Param("drugs.placebo.responder_fraction", 0.001, 0.2),
+                Param("tumour.spontaneous_response_fraction", 0.001, 0.2),
             ),
             tuple(t.id for t in targets if _efficacy(t) and _index_drug(t) == "placebo"),
-            "untreated growth, new lesions, baseline death and the placebo responders' share "
-            "from the placebo arms",
+            "untreated growth, new lesions, baseline death and the share of spontaneous "
+            "regressions from the placebo arms",
             max_evaluations=80,
         )
     ]

@@ -378,6 +378,17 @@ def _pick(organ: np.ndarray, size: np.ndarray, eligible: np.ndarray) -> np.ndarr
     return chosen
 
 
+def spontaneous(rates: tuple[float, float, float], p: TumourParams) -> tuple[float, float, float]:
+    """The rates of a line on which the tumour also regresses on its own (spontaneous
+    regression, or a response read into reader variability): the spontaneous kill and its
+    waning replace the regimen's when they are stronger; the growth inhibition stays, and then
+    wanes at the spontaneous rate (a line has one waning rate)."""
+    k, lam, inhibition = rates
+    if p.spontaneous_kill_rate_per_day > k:
+        k, lam = p.spontaneous_kill_rate_per_day, p.spontaneous_resistance_rate_per_day
+    return k, lam, inhibition
+
+
 def drug_rates(drug: DrugParams, sensitivity: float, responder: bool) -> tuple[float, float, float]:
     """Patient-level kill rate, resistance rate and growth inhibition of ``drug`` (lesion
     factors apply on top).

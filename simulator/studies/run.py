@@ -138,6 +138,7 @@ def build_spec(scenario: Scenario, seed: int) -> RunSpec:
             death_hazard_ratio=death_hazard_ratio,
             label_restrictions=scenario.treatment.label_restrictions,
             enrolment_year=scenario.cohort.enrolment_year,
+            treat_beyond_progression=scenario.treatment.treat_beyond_progression,
         )
 
     criteria = preset.eligibility.merged(scenario.population.eligibility.criteria())
