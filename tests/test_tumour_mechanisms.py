@@ -203,3 +203,55 @@ def test_a_drug_that_halts_growth_stops_new_lesions_emerging():
     on = _run(["ramucirumab"], base | {"drugs": {"ramucirumab": halted}}, n=1000, months=12)
     assert _patients_with_new_lesions(inert) >= 100
     assert _patients_with_new_lesions(on) == 0
+
+
+def test_treating_beyond_progression_keeps_pfs_and_moves_the_line_end():
+    """``treatment.treat_beyond_progression`` (SHARP's protocol): the index line no longer ends
+    at radiological progression but is still scanned, so the first progression, and with it
+    PFS, is exactly the same patient by patient (same seed: the history up to the first
+    progression does not depend on the flag), while no index line ends for progression and
+    some patients have scans after their first progression."""
+
+    def run(beyond: bool):
+        sc = Scenario.model_validate(
+            {
+                "name": "beyond",
+                "description": "treat beyond progression",
+                "seed": 4242,
+                "population": {"preset": "first_line_trial"},
+                "cohort": {"size": 400},
+                "treatment": {
+                    "sequence": ["sorafenib", "best_supportive_care"],
+                    "treat_beyond_progression": beyond,
+                },
+                "observation": {"imaging_weeks": 6, "max_follow_up_months": 24},
+            }
+        )
+        ((_, tables),) = list(simulate_replicates(sc, 4242, [0]))
+        return tables
+
+    off, on = run(False), run(True)
+    a = progression_free_survival(off, scan_interval_days=42)
+    b = progression_free_survival(on, scan_interval_days=42)
+    np.testing.assert_array_equal(a.durations, b.durations)
+    np.testing.assert_array_equal(a.events, b.events)
+    index = on["lines"]["line"] == 1
+    reasons = set(np.asarray(on["lines"]["end_reason"], dtype=object)[index].tolist())
+    assert "progression" not in reasons
+    assert "progression" in set(np.asarray(off["lines"]["end_reason"], dtype=object).tolist())
+    assessments = on["assessments"]
+    first_pd: dict[int, float] = {}
+    for pid, day, line, resp in zip(
+        assessments["patient_id"], assessments["day"], assessments["line"],
+        assessments["response_recist"], strict=True,
+    ):  # fmt: skip
+        if line == 1 and resp == "PD" and pid not in first_pd:
+            first_pd[int(pid)] = float(day)
+    after = {
+        int(pid)
+        for pid, day, line in zip(
+            assessments["patient_id"], assessments["day"], assessments["line"], strict=True
+        )
+        if line == 1 and int(pid) in first_pd and day > first_pd[int(pid)]
+    }
+    assert len(after) >= 20
