@@ -4,15 +4,18 @@ The variance check runs two arms that differ from the first line on (ramucirumab
 cabozantinib, against cabozantinib then ramucirumab) in 40 replicates of 60 patients, and
 compares the variance across replicates of the within-replicate difference (common random
 numbers) with that of differences between independent replicates (arm B of replicate r+1 against
-arm A of replicate r: independent cohorts of the same size). With 40 replicates a sample
-variance is within a factor of about 1.6 of the true one at 97.5% (chi-square, 39 df), so a
-measured ratio below 0.5 means a true ratio below 0.8 with room to spare. A replicate where the
-metric is undefined in either arm or in the independent partner (an RMST of PFS whose curve ends
-censored before 12 months) is left out; at least 30 of the 40 must remain. Measured at this seed
-(regression values, calibrated parameters): 0.04 for the RMST of OS (40 replicates), 0.12 for
-median OS (40), 0.40 for the RMST of PFS (35). The
-arms differ from the first line, so scan timing and measurement error (streams keyed by drug)
-are not shared: the median of PFS, a step function of scan days, gains nothing (ratio 1.0).
+arm A of replicate r: independent cohorts of the same size). The ratio must lie below
+1 / F(0.975; n - 1, n - 1) for the n replicates used (about 0.53 at n = 40): the ratio of two
+independent sample variances of equal true variance falls below that bound only with
+probability 2.5%, so passing shows that common random numbers do shrink the variance. A
+replicate where the metric is undefined in either arm or in the independent partner is left
+out; at least 75% must remain. Measured at this seed (regression values, calibrated
+parameters): 0.07 for the RMST of OS and 0.21 for median OS. The arms differ from the first
+line, so scan timing, measurement error and spontaneous regressions (streams keyed by drug) are
+not shared, and progression gains little: the RMST of PFS measured 0.54 at 40 replicates and
+0.68 at 80 with the current parameters (0.40 with the previous set), not significantly below 1
+at these sizes, and the median of PFS, a step function of scan days, nothing (ratio 1.0); neither
+is checked.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from hccsim.analysis.summary import metrics_from_endpoints, patient_endpoints
 from hccsim.simulator.scenario import loads
@@ -45,6 +49,9 @@ treatment:
 observation: {{max_follow_up_months: 24, lab_weeks: 4}}
 analysis: {{data_cut_months: 20}}
 """
+#: Replicates of the variance check (see the module docstring).
+REPLICATES = 40
+
 TWO = """    - {name: ram, sequence: [ramucirumab, cabozantinib]}
     - {name: cabo, sequence: [cabozantinib, ramucirumab]}"""
 SAME = """    - {name: ram, sequence: [ramucirumab, cabozantinib]}
@@ -112,17 +119,19 @@ def test_same_patients_in_every_arm():
 
 
 def test_common_random_numbers_shrink_the_variance_of_a_difference():
-    sc = _scenario(TWO, size=60, replicates=40)
-    res = compare_mod.simulate_compare(sc, 11, 40, jobs=2)
-    for metric in ("os_rmst_months", "os_median_months", "pfs_recist_rmst_months"):
+    sc = _scenario(TWO, size=60, replicates=REPLICATES)
+    res = compare_mod.simulate_compare(sc, 11, REPLICATES, jobs=2)
+    for metric in ("os_rmst_months", "os_median_months"):
         a, b = res.column("ram", metric), res.column("cabo", metric)
         partner = np.roll(b, -1)
         ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(partner)
-        assert ok.sum() >= 30, f"{metric}: defined in only {ok.sum()} of 40 replicates"
+        n = int(ok.sum())
+        assert n >= 0.75 * REPLICATES, f"{metric}: defined in only {n} of {REPLICATES} replicates"
         crn = np.var((b - a)[ok], ddof=1)
         independent = np.var((partner - a)[ok], ddof=1)
         ratio = crn / independent
-        assert ratio < 0.5, f"{metric}: variance ratio CRN / independent = {ratio:.3f}"
+        bound = 1.0 / scipy.stats.f.ppf(0.975, n - 1, n - 1)
+        assert ratio < bound, f"{metric}: variance ratio CRN / independent = {ratio:.3f}"
 
 
 def test_workers_do_not_change_results():
