@@ -503,7 +503,6 @@ class Course:
         if self.ctx.treat_beyond_progression and self.pos == 0:
             # A protocol that treats until symptomatic progression (SHARP): the index line goes
             # on, scanned as before, until clinical deterioration, toxicity or death.
-            self.beyond = True
             self._schedule_imaging()
             return
         if not self.beyond and drug.beyond_progression > 0.0:
