@@ -44,6 +44,7 @@ class TumourParams:
     kill_patient_sd_log: float
     kill_cross_drug_correlation: float
     kill_lesion_sd_log: float
+    resistance_patient_sd_log: float
     resistance_lesion_sd_log: float
     measurement_sd_log: float
     disappear_mm: float

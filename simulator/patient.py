@@ -373,7 +373,8 @@ class Course:
         self.levels = drug.reduction_levels if heavy else drug.reduction_levels_below_60kg
         self.beyond = False
         self.received.append(drug.name)
-        # The line's treatment stream: the drug-effect draw first, then the AE process.
+        # The line's treatment stream: the drug-effect draws first (sensitivity, pace of
+        # resistance), then the AE process.
         self.tox_rng = self.streams.keyed(Purpose.TREATMENT, self.line, drug.code)
         rho = p.tumour.kill_cross_drug_correlation
         z = rho * self.sens_shared + math.sqrt(max(0.0, 1.0 - rho * rho)) * float(
@@ -382,7 +383,10 @@ class Course:
         responder = (
             drug.responder_fraction is not None and self.responsive < drug.responder_fraction
         )
-        rates = tumour.drug_rates(drug, math.exp(p.tumour.kill_patient_sd_log * z), responder)
+        # the patient's pace of acquired resistance to this regimen (drawn per line)
+        pace = math.exp(p.tumour.resistance_patient_sd_log * float(self.tox_rng.standard_normal()))
+        sensitivity = math.exp(p.tumour.kill_patient_sd_log * z)
+        rates = tumour.drug_rates(drug, sensitivity, responder, pace)
         if drug.kind != "supportive" and p.tumour.spontaneous_response_fraction > 0.0:
             u = float(self.streams.keyed(Purpose.SPONTANEOUS, self.line, drug.code).random())
             if u < p.tumour.spontaneous_response_fraction:
@@ -711,7 +715,7 @@ class Course:
                 grid -= a[:, None] * tumour.phi(lam[:, None], x)
             d3 = np.exp(3.0 * np.minimum(grid, 35.0))
             f = f_eq[:, None] + (fv - f_eq)[:, None] * np.exp(-r[:, None] * x)
-            total[sel] = np.log(tumour.SPHERE_CM3 * d3.sum(axis=0))
+            total[sel] = np.log(np.maximum(tumour.SPHERE_CM3 * d3.sum(axis=0), 1e-300))
             viable[sel] = np.log(np.maximum(tumour.SPHERE_CM3 * (d3 * f).sum(axis=0), 1e-6))
         return total, viable
 

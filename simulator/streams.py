@@ -30,7 +30,9 @@ class Purpose(IntEnum):
 
     BIOLOGY = 0  # not a keyed stream: the patient's own generator (listed for completeness)
     IMAGING = 1  # per line: visit timing jitter and measurement error, one block per visit
-    TREATMENT = 2  # per line: the drug-effect draw first, then adverse-event onsets and grades
+    # per line: the drug-effect draws first (sensitivity, resistance pace), then adverse-event
+    # onsets and grades
+    TREATMENT = 2
     POLICY = 3  # per line: whether another line follows, and the gap before it
     LABS = 5  # per patient: the lab visit noise of the whole lab grid, drawn at the start
     ALLOCATION = 6  # per replicate: arm allocation lists

@@ -255,3 +255,39 @@ def test_treating_beyond_progression_keeps_pfs_and_moves_the_line_end():
         if line == 1 and int(pid) in first_pd and day > first_pd[int(pid)]
     }
     assert len(after) >= 20
+
+
+@pytest.mark.parametrize("sd", [0.0, 1.0])
+def test_the_pace_of_resistance_is_log_normal_between_patients(monkeypatch, sd):
+    """``tumour.resistance_patient_sd_log``: each line's resistance rate is the drug's times the
+    patient's pace, log-normal with that SD and median 1. 2,000 patients on sorafenib as first
+    line (spontaneous regression off, so every line keeps the drug's rates): with SD 0 every
+    rate is the drug's exactly; with SD 1 the log rates have mean log(drug's rate) within 4
+    standard errors (4 x 1 / sqrt(2000) = 0.09) and SD 1 within 4 x 1 / sqrt(2 x 2000) = 0.063
+    (normal theory for a sample SD)."""
+    seen: list[float] = []
+    original = tumour.Lesions.set_drug
+
+    def record(self, kill, resistance, inhibition=0.0):
+        seen.append(resistance)
+        return original(self, kill, resistance, inhibition)
+
+    monkeypatch.setattr(tumour.Lesions, "set_drug", record)
+    n = 2000
+    tables = _run(
+        ["sorafenib", "best_supportive_care"],
+        {"tumour": {"resistance_patient_sd_log": sd, "spontaneous_response_fraction": 0.0}},
+        preset="first_line_trial",
+        n=n,
+        months=1,
+    )
+    assert len(tables["patients"]["patient_id"]) == n
+    lam = parameters.resolve().drugs["sorafenib"].resistance_rate_per_day
+    # one sorafenib line per patient; line ends and best supportive care set a zero rate
+    logs = np.log(np.array([r for r in seen if r > 0.0]))
+    assert len(logs) == n
+    if sd == 0.0:
+        np.testing.assert_allclose(np.exp(logs), lam, rtol=1e-12)
+    else:
+        assert abs(logs.mean() - math.log(lam)) < 4.0 / math.sqrt(n)
+        assert abs(logs.std(ddof=1) - sd) < 4.0 * sd / math.sqrt(2 * n)

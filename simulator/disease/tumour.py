@@ -389,7 +389,9 @@ def spontaneous(rates: tuple[float, float, float], p: TumourParams) -> tuple[flo
     return k, lam, inhibition
 
 
-def drug_rates(drug: DrugParams, sensitivity: float, responder: bool) -> tuple[float, float, float]:
+def drug_rates(
+    drug: DrugParams, sensitivity: float, responder: bool, pace: float = 1.0
+) -> tuple[float, float, float]:
     """Patient-level kill rate, resistance rate and growth inhibition of ``drug`` (lesion
     factors apply on top).
 
@@ -397,9 +399,10 @@ def drug_rates(drug: DrugParams, sensitivity: float, responder: bool) -> tuple[f
     base rates (for combinations with bevacizumab, its antiangiogenic effect). The growth
     inhibition is the drug's for every patient, scaled by the patient's sensitivity like the
     kill rate (a patient whose tumour the drug barely touches is barely slowed either).
+    ``pace`` multiplies the resistance rate: the patient's own pace of escaping the regimen.
     """
     if drug.responder_fraction is not None and responder:
         k, lam = drug.responder_kill_rate_per_day, drug.responder_resistance_rate_per_day
     else:
         k, lam = drug.kill_rate_per_day, drug.resistance_rate_per_day
-    return k * sensitivity, lam, min(drug.growth_inhibition * sensitivity, MAX_INHIBITION)
+    return k * sensitivity, lam * pace, min(drug.growth_inhibition * sensitivity, MAX_INHIBITION)
