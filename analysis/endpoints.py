@@ -419,7 +419,9 @@ def data_cut(tables, calendar_day: float) -> dict:
         t = as_columns(tables[name])
         k = patient_keys(t)
         lim_rows = np.array([limit.get(x, -np.inf) for x in k.tolist()]) if len(k) else np.empty(0)
-        rows = np.asarray(t[col], dtype=float) <= lim_rows
+        # A patient who entered after the cut is not in the study yet: none of their rows
+        # stay, not even prior lines that started (negative days) before the cut.
+        rows = (np.asarray(t[col], dtype=float) <= lim_rows) & (lim_rows >= 0.0)
         sub = {c: np.asarray(v)[rows] for c, v in t.items()}
         if name == "lines" and len(sub["line"]):
             lr = lim_rows[rows]

@@ -646,3 +646,21 @@ def test_pandas_and_arrow_tables_give_the_same_results():
         assert line_group(t).tolist() == ["1st"] * 3
         cut = data_cut_at_events(t, 2)  # deaths on calendar 0 + 300 and 7 + 100 = 107
         assert (cut.calendar_day, cut.n_events) == (300.0, 2)
+
+
+def test_data_cut_drops_every_row_of_a_patient_who_entered_after_it():
+    # Entry days 0 and 70 (7 x patient_id); both on their second line, the first having run
+    # from day -200 to -10 of the index start. A cut on day 50 is before patient 10 entered:
+    # none of their rows stay, not even the prior line that started before the cut.
+    prior = [(1, -200.0, -10.0, "progression"), (2, 0.0, 300.0, "end_of_follow_up")]
+    tables = _valid(
+        patient(0, last_fu=300.0, lines=prior, index_line=2, scans=[(42, "SD", "SD", 2)]),
+        patient(10, last_fu=300.0, lines=prior, index_line=2, scans=[(42, "SD", "SD", 2)]),
+    )
+    cut = data_cut(tables, 50.0)
+    assert cut["patients"]["patient_id"].tolist() == [0]
+    for name, cols in cut.items():
+        assert set(cols["patient_id"].tolist()) <= {0}, name
+    assert cut["lines"]["line"].tolist() == [1, 2]
+    assert cut["lines"]["end_reason"].tolist() == ["progression", "end_of_follow_up"]
+    schema.validate(cut)
