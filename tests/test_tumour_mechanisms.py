@@ -205,6 +205,34 @@ def test_a_drug_that_halts_growth_stops_new_lesions_emerging():
     assert _patients_with_new_lesions(on) == 0
 
 
+def test_an_escape_share_lets_new_lesions_through_a_drug_that_halts_growth():
+    """``tumour.new_lesion_escape_share`` ``e``: under a drug the seeding intensity is multiplied
+    by ``e + (1 - e) E(t)``. The purely cytostatic ramucirumab of the test above has ``E = 0``,
+    so on it the intensity is ``e`` times that of the untreated growth at the same (here
+    constant) burden: with ``e = 0.5`` a good share of patients show a new lesion, more with
+    ``e = 1``, and more still on the inert drug, whose patients' burden keeps growing.
+    Same patients and seed throughout (1,000 patients, 12 months); the counts (349, 493 and 602
+    at this seed) are far apart, so the orderings are not a matter of Monte-Carlo luck."""
+    base = {"kill_patient_sd_log": 0.0, "spontaneous_response_fraction": 0.0}
+    halted = _inert("ramucirumab") | {"growth_inhibition": 1.2, "resistance_rate_per_day": 0.0}
+    inert = _run(
+        ["ramucirumab"],
+        {"tumour": base, "drugs": {"ramucirumab": _inert("ramucirumab")}},
+        n=1000,
+        months=12,
+    )
+    seen = {}
+    for e in (0.5, 1.0):
+        tables = _run(
+            ["ramucirumab"],
+            {"tumour": base | {"new_lesion_escape_share": e}, "drugs": {"ramucirumab": halted}},
+            n=1000,
+            months=12,
+        )
+        seen[e] = _patients_with_new_lesions(tables)
+    assert 100 <= seen[0.5] < seen[1.0] < _patients_with_new_lesions(inert)
+
+
 def test_treating_beyond_progression_keeps_pfs_and_moves_the_line_end():
     """``treatment.treat_beyond_progression`` (SHARP's protocol): the index line no longer ends
     at radiological progression but is still scanned, so the first progression, and with it

@@ -20,7 +20,9 @@ in patients without it (``progression.py``). A new lesion stands for a micro-les
 grown to just below detection; under a drug that slows or reverses growth fewer reach that
 size, so the seeding intensity is multiplied by the share of growth the drug leaves,
 ``E(t) = max(0, 1 - DI (k / g_p + h) exp(-lam_p (t - t0)))`` (1 off drug; patient-level kill
-rate, growth inhibition, resistance and growth rates, ``tumour.Lesions.emergence_factor``).
+rate, growth inhibition, resistance and growth rates, ``tumour.Lesions.emergence_factor``);
+with an escape share ``e`` (``tumour.new_lesion_escape_share``) the factor is
+``e + (1 - e) E(t)``.
 ``E`` has one kink, where the drug's effect wanes through the growth rate; the quadrature
 below is exact only for smooth intensities, so on the piece holding the kink its error is
 of the order of the piece's curvature change (at most a few per cent of that piece's
@@ -299,6 +301,7 @@ class Hazards:
         "max_piece",
         "mvi",
         "mvi_scale",
+        "escape",
         "new_scale",
         "ps",
         "ps_scale",
@@ -313,6 +316,7 @@ class Hazards:
         per = (SPHERE_CM3 / t.new_lesion_reference_cm3) ** self.gamma / DAYS_PER_MONTH
         self.new_scale = t.new_lesion_rate_per_month * per
         self.mvi_scale = t.vascular_invasion_rate_per_month * per
+        self.escape = t.new_lesion_escape_share
         self.dec = p.decompensation
         self.ps = p.status
         self.ps_scale = (
@@ -371,6 +375,8 @@ class Hazards:
         out[NEW_LESION] = self.new_scale * v
         emergence = self.lesions.emergence_factor(times)
         if emergence is not None:
+            if self.escape > 0.0:
+                emergence = self.escape + (1.0 - self.escape) * emergence
             out[NEW_LESION] *= emergence
         if not self.mvi:
             out[VASCULAR_INVASION] = self.mvi_scale * v
