@@ -25,7 +25,7 @@ import numpy as np
 from hccsim.analysis.scores import albi, child_pugh_score
 from hccsim.simulator.disease import labs, tumour
 from hccsim.simulator.disease.afp import capped, observed_afp, true_log_afp
-from hccsim.simulator.disease.progression import new_lesion
+from hccsim.simulator.disease.progression import new_lesion, occult_pool
 from hccsim.simulator.disease.survival import (
     ASCITES,
     DEATH,
@@ -35,6 +35,7 @@ from hccsim.simulator.disease.survival import (
     VASCULAR_INVASION,
     DeathHazard,
     Hazards,
+    seeding_scale,
 )
 from hccsim.simulator.disease.toxicity import LineToxicity
 from hccsim.simulator.history import MAX_PRIOR, prior_lines
@@ -137,6 +138,7 @@ class Course:
         "received",
         "reductions",
         "responsive",
+        "seeding",
         "seeds",
         "segments",
         "sens_shared",
@@ -195,6 +197,16 @@ class Course:
         self.lesions = lz
         lz.set_segment(0.0, 0.0, 0.0, 1.0, 0.0)
         volumes = lz.volumes_grid(np.zeros(1))
+        # New-lesion propensity, then the occult pool: drawn only when used, so that
+        # the other streams and results do not depend on them.
+        t_par = p.tumour
+        self.seeding = 1.0
+        if t_par.new_lesion_patient_sd_log > 0.0 or t_par.new_lesion_baseline_pool > 0.0:
+            rng = streams.keyed(Purpose.NEW_LESIONS, 0, 0)
+            if t_par.new_lesion_patient_sd_log > 0.0:
+                self.seeding = math.exp(t_par.new_lesion_patient_sd_log * rng.standard_normal())
+            if t_par.new_lesion_baseline_pool > 0.0:
+                volumes = self._occult_pool(t_par, float(volumes[1][0]), rng)
         self.log_v0 = math.log(tumour.SPHERE_CM3 * float(volumes[0][0]))
         self.log_vv0 = math.log(max(tumour.SPHERE_CM3 * float(volumes[1][0]), 1e-6))
         self.log_afp0 = math.log(b["afp_ng_ml"])
@@ -233,7 +245,7 @@ class Course:
         )
         self.progression = streams.keyed(Purpose.PROGRESSION, 0, 0)
         budgets = np.array([death_budget, *self.progression.standard_exponential(N_PROCESSES - 1)])
-        self.hazards = Hazards(death, p, self.labs, b, budgets)
+        self.hazards = Hazards(death, p, self.labs, b, budgets, self.seeding)
         # Clinical status from each change on: (day, ascites, encephalopathy, ECOG).
         self.status_log: list[tuple[float, int, int, int]] = [
             (-INF, int(b["ascites"]), int(b["encephalopathy"]), int(b["ecog"]))
@@ -260,6 +272,20 @@ class Course:
         first = ctx.sequence[0]
         if first.active:
             self._start_line(0.0, 0, first)
+
+    def _occult_pool(self, t, d3v: float, rng: np.random.Generator):
+        """Add the occult lesions present at the start (``progression.occult_pool``) and
+        return the volumes at day 0 with them. They are new lesions, not yet seen; their
+        organs do not change the baseline covariates (EHM is as the preset drew it)."""
+        rate = (
+            self.seeding
+            * t.new_lesion_rate_per_month
+            * seeding_scale(t)
+            * d3v**t.new_lesion_exponent
+        )
+        pool = occult_pool(t, self.growth, rate, tumour.MAX_LESIONS - self.lesions.n, rng)
+        self.lesions.add([(0.0, at) for at in pool])
+        return self.lesions.volumes_grid(np.zeros(1))
 
     # -- questions from the engine -------------------------------------------------------
     def next_decision(self) -> tuple[float, int]:

@@ -41,6 +41,8 @@ class Purpose(IntEnum):
     PROGRESSION = 9  # per patient: budgets of the competing events, new lesions' attributes
     BEYOND = 10  # per line: whether immunotherapy continues beyond a first progression
     SPONTANEOUS = 11  # per line: whether the tumour regresses whatever the regimen
+    # per patient: the new-lesion propensity, then the occult micro-lesions present at the start
+    NEW_LESIONS = 12
 
 
 def draw_root_seed() -> int:

@@ -75,6 +75,13 @@ _ALB_BIL = slice(0, 2)  # albumin and bilirubin rows of disease/labs.py
 MAX_SEEDS = 24
 
 
+def seeding_scale(t) -> float:
+    """Per-day intensity of a process at rate 1 per month at the reference viable burden,
+    for a viable burden of 1 mm^3 of cubed diameters: times ``(sum f d^3)^gamma`` and a rate
+    per month it gives the new-lesion or vascular-invasion intensity (``t``: TumourParams)."""
+    return (SPHERE_CM3 / t.new_lesion_reference_cm3) ** t.new_lesion_exponent / DAYS_PER_MONTH
+
+
 def _unit_nodes(m: int) -> np.ndarray:
     """Gauss-Legendre nodes of ``m`` unit pieces of [0, m], flattened (cached per ``m``)."""
     nodes = _UNIT_NODES.get(m)
@@ -307,14 +314,22 @@ class Hazards:
         "ps_scale",
     )  # fmt: skip
 
-    def __init__(self, death: DeathHazard, p, labs, b: dict, budgets: np.ndarray) -> None:
+    def __init__(
+        self,
+        death: DeathHazard,
+        p,
+        labs,
+        b: dict,
+        budgets: np.ndarray,
+        seeding: float = 1.0,
+    ) -> None:
         self.death = death
         self.lesions = death.lesions
         self.labs = labs
         t = p.tumour
         self.gamma = t.new_lesion_exponent
-        per = (SPHERE_CM3 / t.new_lesion_reference_cm3) ** self.gamma / DAYS_PER_MONTH
-        self.new_scale = t.new_lesion_rate_per_month * per
+        per = seeding_scale(t)
+        self.new_scale = seeding * t.new_lesion_rate_per_month * per  # patient's propensity
         self.mvi_scale = t.vascular_invasion_rate_per_month * per
         self.escape = t.new_lesion_escape_share
         self.dec = p.decompensation
