@@ -13,7 +13,15 @@ import pytest
 from hccsim.analysis.survival import kaplan_meier
 from hccsim.simulator import parameters
 from hccsim.simulator.disease import tumour
-from hccsim.simulator.disease.survival import DAYS_PER_MONTH, DAYS_PER_YEAR, DeathHazard
+from hccsim.simulator.disease.survival import (
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    N_PROCESSES,
+    NEW_LESION,
+    VASCULAR_INVASION,
+    DeathHazard,
+    Hazards,
+)
 from hccsim.simulator.scenario import loads
 from hccsim.simulator.studies.run import simulate_replicates
 
@@ -156,3 +164,54 @@ def test_era_scales_the_disease_terms_only(year):
     assert used == pytest.approx(factor * disease + background, rel=1e-8)
     if year != p.era_reference_year:
         assert abs(factor - 1.0) > 0.05  # the check is not vacuous
+
+
+class _FlatLabs:
+    """Stand-in for ``labs.LabState`` with constant latent albumin and log bilirubin (the
+    new-lesion intensity does not depend on them; the death and decompensation terms do)."""
+
+    def latent(self, times, log_v, rows=slice(None)):
+        n = len(times)
+        return np.vstack([np.full(n, 3.8), np.full(n, 0.0)])
+
+
+def _hazards(tumour_over: dict, seeding: float = 1.0) -> Hazards:
+    p = parameters.resolve({"tumour": tumour_over})
+    lz = tumour.Lesions.simple([35.0, 20.0], 0.003)
+    lz.set_segment(0.0, 0.0, 0.0, 1.0, 0.0)
+    death = DeathHazard(
+        p.death, lz, age=65.0, male=True, ecog=0, mvi=False, ehm=False, albi=-2.4, afp=50.0
+    )
+    b = {"ecog": 0, "mvi": False, "ehm": False, "ascites": 0, "encephalopathy": 0}
+    return Hazards(death, p, _FlatLabs(), b, np.ones(N_PROCESSES), seeding)
+
+
+@pytest.mark.parametrize("e", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("share_left", [0.0, 0.4, 1.0])
+def test_the_escape_share_mixes_the_emergence_factor_linearly(monkeypatch, e, share_left):
+    """Under a drug that leaves the share ``E`` of growth, the new-lesion intensity is the
+    untreated one times ``e + (1 - e) E`` (``tumour.new_lesion_escape_share`` = ``e``): checked
+    at intermediate ``E`` too, where other mixing rules would differ. Deterministic (no draws);
+    relative tolerance 1e-12. The vascular-invasion intensity is not touched."""
+    times = np.array([0.0, 10.0, 60.0])
+    h = _hazards({"new_lesion_escape_share": e})
+    off = h.rates(times)  # no regimen in force: emergence_factor is None
+    monkeypatch.setattr(
+        tumour.Lesions, "emergence_factor", lambda self, t: np.full(len(t), share_left)
+    )
+    on = h.rates(times)
+    np.testing.assert_allclose(
+        on[NEW_LESION], off[NEW_LESION] * (e + (1.0 - e) * share_left), rtol=1e-12
+    )
+    np.testing.assert_allclose(on[VASCULAR_INVASION], off[VASCULAR_INVASION], rtol=1e-12)
+    assert np.all(off[NEW_LESION] > 0.0)
+
+
+def test_the_new_lesion_propensity_scales_only_the_seeding_intensity():
+    """A patient's propensity (``tumour.new_lesion_patient_sd_log`` draws it) multiplies the
+    new-lesion intensity and nothing else. Deterministic; relative tolerance 1e-12."""
+    times = np.array([0.0, 30.0, 200.0])
+    one, more = _hazards({}).rates(times), _hazards({}, seeding=2.5).rates(times)
+    np.testing.assert_allclose(more[NEW_LESION], 2.5 * one[NEW_LESION], rtol=1e-12)
+    others = [k for k in range(N_PROCESSES) if k != NEW_LESION]
+    np.testing.assert_allclose(more[others], one[others], rtol=1e-12)
