@@ -16,6 +16,7 @@ from hccsim.simulator.disease import tumour
 from hccsim.simulator.disease.survival import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
+    ECOG,
     N_PROCESSES,
     NEW_LESION,
     VASCULAR_INVASION,
@@ -175,8 +176,8 @@ class _FlatLabs:
         return np.vstack([np.full(n, 3.8), np.full(n, 0.0)])
 
 
-def _hazards(tumour_over: dict, seeding: float = 1.0) -> Hazards:
-    p = parameters.resolve({"tumour": tumour_over})
+def _hazards(tumour_over: dict, seeding: float = 1.0, status_over: dict | None = None) -> Hazards:
+    p = parameters.resolve({"tumour": tumour_over, "status": status_over or {}})
     lz = tumour.Lesions.simple([35.0, 20.0], 0.003)
     lz.set_segment(0.0, 0.0, 0.0, 1.0, 0.0)
     death = DeathHazard(
@@ -215,3 +216,29 @@ def test_the_new_lesion_propensity_scales_only_the_seeding_intensity():
     np.testing.assert_allclose(more[NEW_LESION], 2.5 * one[NEW_LESION], rtol=1e-12)
     others = [k for k in range(N_PROCESSES) if k != NEW_LESION]
     np.testing.assert_allclose(more[others], one[others], rtol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [0.03, 0.15, 0.6])
+def test_ecog_worsening_intensity_against_its_closed_form(rate):
+    """One ECOG point is lost at ``rs (Vv / Vs)^bs exp(ks (ALBI - ALBI_ref))`` per month
+    (docs/model.md), ``rs`` = ``status.worsening_rate_per_month``, the pace of clinical decline
+    that the calibration fits. Two untreated spheres of 35 and 20 mm growing at 0.003/day, fully
+    viable, with latent albumin 3.8 g/dL and bilirubin 1 mg/dL (ALBI = 0.66 log10(17.1) - 0.085
+    x 38). Deterministic; relative tolerance 1e-9. Only the ECOG intensity moves with ``rs``."""
+    times = np.array([0.0, 45.0, 180.0])
+    h = _hazards({}, status_over={"worsening_rate_per_month": rate})
+    ps = parameters.resolve({"status": {"worsening_rate_per_month": rate}}).status
+    d = np.array([35.0, 20.0])[:, None] * np.exp(0.003 * times)[None, :]
+    v_cm3 = math.pi / 6000.0 * (d**3).sum(axis=0)
+    albi = 0.66 * math.log10(17.1) - 0.085 * 38.0
+    expected = (
+        rate
+        / DAYS_PER_MONTH
+        * (v_cm3 / ps.reference_burden_cm3) ** ps.burden_exponent
+        * math.exp(ps.log_hr_per_albi * (albi - ps.albi_reference))
+    )
+    got = h.rates(times)
+    np.testing.assert_allclose(got[ECOG], expected, rtol=1e-9)
+    base = _hazards({}).rates(times)
+    others = [k for k in range(N_PROCESSES) if k != ECOG]
+    np.testing.assert_allclose(got[others], base[others], rtol=1e-12)
