@@ -227,7 +227,8 @@ def test_ecog_worsening_intensity_against_its_closed_form(rate):
     x 38). Deterministic; relative tolerance 1e-9. Only the ECOG intensity moves with ``rs``."""
     times = np.array([0.0, 45.0, 180.0])
     h = _hazards({}, status_over={"worsening_rate_per_month": rate})
-    ps = parameters.resolve({"status": {"worsening_rate_per_month": rate}}).status
+    ps = h.ps
+    assert ps.worsening_rate_per_month == rate
     d = np.array([35.0, 20.0])[:, None] * np.exp(0.003 * times)[None, :]
     v_cm3 = math.pi / 6000.0 * (d**3).sum(axis=0)
     albi = 0.66 * math.log10(17.1) - 0.085 * 38.0
