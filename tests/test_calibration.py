@@ -161,6 +161,21 @@ def test_no_target_is_fitted_twice_and_no_hazard_ratio_is_fitted(repo_targets):
     assert all(repo_targets[i].fitted for i in in_stages)
 
 
+def test_natural_history_stage_fits_the_pace_of_decline(repo_targets):
+    """On placebo a stop "for an adverse event" is clinical decline (ECOG 3 ends a line), so
+    SHARP's placebo share sets ``status.worsening_rate_per_month`` with the untreated-course
+    parameters; the sorafenib share (drug toxicity as well) stays out of every stage."""
+    stages = fit.build_stages(list(repo_targets.values()))
+    nh = stages[0]
+    assert "status.worsening_rate_per_month" in [p.path for p in nh.params]
+    assert "SHARP.placebo_discontinued_for_ae" in nh.target_ids
+    assert all(
+        repo_targets[i].arms == ("placebo",) or repo_targets[i].arms[0] == "placebo"
+        for i in nh.target_ids
+    )
+    assert not any("SHARP.sorafenib_discontinued_for_ae" in s.target_ids for s in stages)
+
+
 def test_reflect_investigator_orr_is_context_only(repo_targets):
     for arm in ("lenvatinib", "sorafenib"):
         inv = repo_targets[f"REFLECT.{arm}.orr_mrecist_investigator"]

@@ -133,6 +133,17 @@ def _efficacy(t: Target) -> bool:
     )
 
 
+def _natural_history(t: Target) -> bool:
+    """Placebo efficacy targets, plus the placebo share that stopped for an adverse event.
+
+    On placebo almost every such stop is clinical decline (ECOG 3 ends a line), so that share
+    sets the pace of decline, ``status.worsening_rate_per_month``.
+    """
+    if _index_drug(t) != "placebo" or not t.fitted:
+        return False
+    return _efficacy(t) or (t.statistic == "share" and t.endpoint == "discontinued_any_ae")
+
+
 def build_stages(targets: Sequence[Target], drugs: Sequence[str] = DRUG_ORDER) -> list[Stage]:
     defaults = parameters.default_flat()
     out = [
@@ -143,11 +154,12 @@ def build_stages(targets: Sequence[Target], drugs: Sequence[str] = DRUG_ORDER) -
                 Param("tumour.new_lesion_rate_per_month", 0.05, 4.0),
                 Param("death.base_rate_per_month", 0.0005, 0.05),
                 Param("tumour.spontaneous_response_fraction", 0.001, 0.2),
+                Param("status.worsening_rate_per_month", 0.005, 1.0),
             ),
-            tuple(t.id for t in targets if _efficacy(t) and _index_drug(t) == "placebo"),
-            "untreated growth, new lesions, baseline death and the share of spontaneous "
-            "regressions from the placebo arms",
-            max_evaluations=80,
+            tuple(t.id for t in targets if _natural_history(t)),
+            "untreated growth, new lesions, baseline death, the share of spontaneous "
+            "regressions and the pace of clinical decline (ECOG) from the placebo arms",
+            max_evaluations=90,
         )
     ]
     for drug in drugs:
