@@ -155,8 +155,12 @@ def test_a_responder_mixture_gives_a_durable_pfs_tail():
 
 @pytest.mark.slow
 def test_more_new_lesions_mean_earlier_progression():
+    """Twice the seeding rate of new lesions (relative to the parameter set in use, so the test
+    does not hang on a fitted value): progression comes earlier (log-rank at p < 0.001 on 3,000
+    patients) and new lesions make a larger share of progressions."""
+    rate = parameters.default_flat()["tumour.new_lesion_rate_per_month"]
     base = _run(["ramucirumab"])
-    more = _run(["ramucirumab"], {"tumour": {"new_lesion_rate_per_month": 1.8}})
+    more = _run(["ramucirumab"], {"tumour": {"new_lesion_rate_per_month": 2.0 * rate}})
     pa = progression_free_survival(base, scan_interval_days=42)
     pb = progression_free_survival(more, scan_interval_days=42)
     assert logrank_test(pa.durations, pb.durations, pa.events, pb.events).test_statistic > CHI2_001
