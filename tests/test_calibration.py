@@ -169,10 +169,7 @@ def test_natural_history_stage_fits_the_pace_of_decline(repo_targets):
     nh = stages[0]
     assert "status.worsening_rate_per_month" in [p.path for p in nh.params]
     assert "SHARP.placebo_discontinued_for_ae" in nh.target_ids
-    assert all(
-        repo_targets[i].arms == ("placebo",) or repo_targets[i].arms[0] == "placebo"
-        for i in nh.target_ids
-    )
+    assert all(repo_targets[i].arms[0] == "placebo" for i in nh.target_ids)
     assert not any("SHARP.sorafenib_discontinued_for_ae" in s.target_ids for s in stages)
 
 
