@@ -862,3 +862,20 @@ def test_calibrate_check_and_fit_from_the_command_line(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "done in the checkpoint" in again.stderr
     assert (tmp_path / "fitted.yaml").read_text().split("date:")[0] == text.split("date:")[0]
+
+
+def test_calibration_json_floats_are_rounded_to_ten_significant_digits():
+    """Floats that differ only in their last bits (summation order, BLAS) are written alike,
+    so the committed calibration.json does not change with the machine; NaN and infinity, ints,
+    strings and nesting are kept. Deterministic."""
+    import math
+
+    from hccsim.simulator.calibration.report import _rounded
+
+    a = {"z": 0.1 + 0.2, "x": [1.0000000000004, (2, "s")], "n": math.nan, "i": math.inf, "k": 3}
+    b = {"z": 0.3, "x": [1.0, (2, "s")], "n": math.nan, "i": math.inf, "k": 3}
+    ra, rb = _rounded(a), _rounded(b)
+    assert ra["z"] == rb["z"] == 0.3 and ra["x"] == rb["x"] == [1.0, [2, "s"]]
+    assert math.isnan(ra["n"]) and ra["i"] == math.inf and ra["k"] == 3
+    assert _rounded(12345.678901234) == 12345.67890
+    assert _rounded(np.float64(2.0) / 3.0) == 0.6666666667

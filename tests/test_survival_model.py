@@ -243,3 +243,43 @@ def test_ecog_worsening_intensity_against_its_closed_form(rate):
     base = _hazards({}).rates(times)
     others = [k for k in range(N_PROCESSES) if k != ECOG]
     np.testing.assert_allclose(got[others], base[others], rtol=1e-12)
+
+
+@pytest.mark.parametrize("escape", [0.0, 0.4])
+@pytest.mark.parametrize("interval", [(0.0, 120.0), (30.0, 100.0), (60.0, 400.0)])
+def test_new_lesion_seeding_is_integrated_exactly_across_the_emergence_kink(escape, interval):
+    """Under a drug whose effect on micro-lesions wanes, the seeding intensity
+    ``rn (Vv / Vn)^gamma (e + (1 - e) max(0, 1 - s0 exp(-lam t)))`` has a kink at
+    ``ln(s0) / lam`` (here ``s0`` = 0.01 / 0.003 + 0.5 and ``lam`` = 0.02 a day: day 67.1).
+    ``Hazards.advance`` integrates the two sides apart; what it spends of the new-lesion budget
+    must match adaptive quadrature split at the kink (relative tolerance 1e-7, the Gauss-Legendre
+    rule's error on smooth pieces being below 1e-8). Integrating across the kink in one go, as
+    the engine did before, is checked to be off by more than that, so the test is not vacuous."""
+    from scipy.integrate import quad
+
+    def build():
+        h = _hazards({"new_lesion_escape_share": escape})
+        h.lesions.set_drug(0.01, 0.02, 0.5)
+        h.lesions.set_segment(0.0, 1.0, 0.0, 1.0, 0.0)
+        h.refresh()
+        h.budgets = np.full(N_PROCESSES, math.inf)
+        h.budgets[NEW_LESION] = 1e3  # no seed is placed: the budget only records what was used
+        return h
+
+    a, b = interval
+    h = build()
+    kink = h.lesions.emergence_kink()
+    assert kink == pytest.approx(math.log(0.01 / 0.003 + 0.5) / 0.02, rel=1e-12)
+    assert a < kink < b
+
+    def rate(t):
+        return float(h.rates(np.array([t]))[NEW_LESION, 0])
+
+    reference = quad(rate, a, kink, epsabs=0, epsrel=1e-12)[0]
+    reference += quad(rate, kink, b, epsabs=0, epsrel=1e-12)[0]
+    j, t, seeds = h.advance(a, b, 14.0, lambda: 1e3)
+    assert (j, t, seeds) == (-1, None, [])
+    assert 1e3 - h.budgets[NEW_LESION] == pytest.approx(reference, rel=1e-7)
+    unsplit = build()
+    unsplit._advance(a, b, 14.0, lambda: 1e3)
+    assert abs((1e3 - unsplit.budgets[NEW_LESION]) / reference - 1.0) > 1e-6

@@ -248,6 +248,19 @@ def figures(results: Sequence[Result], out: Path) -> list[str]:
     return names
 
 
+def _rounded(obj):
+    """``obj`` with every finite float to 10 significant digits: sums over thousands of patients
+    differ in the last bits between machines (BLAS, summation order), and the committed report
+    should not change with the machine that wrote it."""
+    if isinstance(obj, float):
+        return float(f"{obj:.10g}") if math.isfinite(obj) else obj
+    if isinstance(obj, Mapping):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_rounded(v) for v in obj]
+    return obj
+
+
 def write(
     out: Path,
     results: Sequence[Result],
@@ -267,7 +280,7 @@ def write(
     rows = as_dicts(results)
     for row in rows:
         row["gap_reason"] = gaps.get(row["id"])
-    payload = {"verdict": verdict, "provenance": provenance, "targets": rows}
+    payload = _rounded({"verdict": verdict, "provenance": provenance, "targets": rows})
     (out / "calibration.json").write_text(json.dumps(payload, indent=1) + "\n", "utf-8")
 
     counted = verdict["counted"]

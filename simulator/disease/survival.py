@@ -23,10 +23,9 @@ size, so the seeding intensity is multiplied by the share of growth the drug lea
 rate, growth inhibition, resistance and growth rates, ``tumour.Lesions.emergence_factor``);
 with an escape share ``e`` (``tumour.new_lesion_escape_share``) the factor is
 ``e + (1 - e) E(t)``.
-``E`` has one kink, where the drug's effect wanes through the growth rate; the quadrature
-below is exact only for smooth intensities, so on the piece holding the kink its error is
-of the order of the piece's curvature change (at most a few per cent of that piece's
-integral, once per line); ascites and hepatic encephalopathy worsening (up to
+``E`` has one kink, where the drug's effect wanes through the growth rate
+(``Lesions.emergence_kink``); an interval holding it is integrated in two parts, so the
+quadrature below only ever sees smooth intensities; ascites and hepatic encephalopathy worsening (up to
 their severe state) at rates rising with the latent ALBI; and an ECOG worsening by one point (up
 to 4) at a rate rising with viable burden, ALBI and decompensation.
 
@@ -431,7 +430,21 @@ class Hazards:
         integrated with the others, seeds are placed where its cumulative reaches each budget
         (piecewise-linear between piece boundaries), and the course adds them at the next
         decision or event.
+
+        The new-lesion intensity has a kink where the drug's effect on micro-lesions wanes
+        (``Lesions.emergence_kink``); an interval holding it is integrated in two parts, so that
+        every piece of the quadrature sees a smooth intensity.
         """
+        kink = self.lesions.emergence_kink() if self.new_scale > 0.0 else None
+        if kink is not None and a < kink < b:
+            j, t, seeds = self._advance(a, kink, step, next_budget)
+            if j >= 0:
+                return j, t, seeds
+            j, t, more = self._advance(kink, b, step, next_budget)
+            return j, t, (seeds + more)[:MAX_SEEDS]
+        return self._advance(a, b, step, next_budget)
+
+    def _advance(self, a: float, b: float, step: float, next_budget: Callable[[], float]):
         budgets = self.budgets.copy()
         budgets[NEW_LESION] = math.inf
         profile: list = []

@@ -160,6 +160,17 @@ class Lesions:
         )
         return np.maximum(1.0 - s, 0.0)
 
+    def emergence_kink(self) -> float | None:
+        """Time where :meth:`emergence_factor` leaves 0, the drug's effect on micro-lesions having
+        waned below the growth rate: ``t0 + ln(s0) / lam_p`` with ``s0 = DI (k / g_p + h)``.
+        ``None`` where the factor has no kink (off drug, no resistance, or ``s0 <= 1``)."""
+        if not self.killing or self.g_patient <= 0.0 or self.resist <= 0.0:
+            return None
+        s0 = self.di * (self.kill / self.g_patient + self.inhibit)
+        if s0 <= 1.0:
+            return None
+        return self.t0 + math.log(s0) / self.resist
+
     def viable_fractions(self, t: float) -> np.ndarray:
         return self.f_eq + (self.fv - self.f_eq) * np.exp(-self.r * (t - self.s))
 
