@@ -25,9 +25,9 @@ with an escape share ``e`` (``tumour.new_lesion_escape_share``) the factor is
 ``e + (1 - e) E(t)``.
 ``E`` has one kink, where the drug's effect wanes through the growth rate
 (``Lesions.emergence_kink``); an interval holding it is integrated in two parts, so the
-quadrature below only ever sees smooth intensities; ascites and hepatic encephalopathy worsening (up to
-their severe state) at rates rising with the latent ALBI; and an ECOG worsening by one point (up
-to 4) at a rate rising with viable burden, ALBI and decompensation.
+quadrature below only ever sees smooth intensities; ascites and hepatic encephalopathy
+worsening (up to their severe state) at rates rising with the latent ALBI; and an ECOG
+worsening by one point (up to 4) at a rate rising with viable burden, ALBI and decompensation.
 
 **Next-reaction method.** Each process has a unit-exponential budget (death's drawn up front,
 the others' from the patient's progression stream). At each decision the engine asks for the

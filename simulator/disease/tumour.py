@@ -147,27 +147,30 @@ class Lesions:
             out += self.a[:, None] * (np.expm1(-lam * x) / lam)
         return out
 
-    def emergence_factor(self, times: np.ndarray) -> np.ndarray | None:
-        """Share of the patient's untreated growth left to micro-lesions at ``times`` under the
-        regimen in force: ``max(0, 1 - DI (k / g_p + h) exp(-lam_p (t - t0)))`` with the
-        patient-level kill rate ``k``, growth inhibition ``h``, resistance rate ``lam_p`` and
-        growth rate ``g_p`` (no lesion factors: the micro-lesions are not yet seen). ``None``
-        off drug (the factor is 1)."""
+    def _emergence_scale(self) -> float | None:
+        """``s0 = DI (k / g_p + h)``, the drug's initial hold on micro-lesions relative to the
+        patient's growth rate (``None`` off drug): shared by the factor and its kink."""
         if not self.killing or self.g_patient <= 0.0:
             return None
-        s = (self.di * (self.kill / self.g_patient + self.inhibit)) * np.exp(
-            -self.resist * (times - self.t0)
-        )
-        return np.maximum(1.0 - s, 0.0)
+        return self.di * (self.kill / self.g_patient + self.inhibit)
+
+    def emergence_factor(self, times: np.ndarray) -> np.ndarray | None:
+        """Share of the patient's untreated growth left to micro-lesions at ``times`` under the
+        regimen in force: ``max(0, 1 - s0 exp(-lam_p (t - t0)))`` with ``s0 = DI (k / g_p + h)``,
+        the patient-level kill rate ``k``, growth inhibition ``h``, resistance rate ``lam_p`` and
+        growth rate ``g_p`` (no lesion factors: the micro-lesions are not yet seen). ``None``
+        off drug (the factor is 1)."""
+        s0 = self._emergence_scale()
+        if s0 is None:
+            return None
+        return np.maximum(1.0 - s0 * np.exp(-self.resist * (times - self.t0)), 0.0)
 
     def emergence_kink(self) -> float | None:
-        """Time where :meth:`emergence_factor` leaves 0, the drug's effect on micro-lesions having
-        waned below the growth rate: ``t0 + ln(s0) / lam_p`` with ``s0 = DI (k / g_p + h)``.
-        ``None`` where the factor has no kink (off drug, no resistance, or ``s0 <= 1``)."""
-        if not self.killing or self.g_patient <= 0.0 or self.resist <= 0.0:
-            return None
-        s0 = self.di * (self.kill / self.g_patient + self.inhibit)
-        if s0 <= 1.0:
+        """Time where :meth:`emergence_factor` leaves 0, the drug's hold on micro-lesions having
+        waned below the growth rate: ``t0 + ln(s0) / lam_p``. ``None`` where the factor has no
+        kink (off drug, no resistance, or ``s0 <= 1``)."""
+        s0 = self._emergence_scale()
+        if s0 is None or s0 <= 1.0 or self.resist <= 0.0:
             return None
         return self.t0 + math.log(s0) / self.resist
 
