@@ -40,6 +40,7 @@ def _lab_fields(analyte: str) -> tuple[str, ...]:
 class TumourParams:
     growth_median_per_day: float
     growth_patient_sd_log: float
+    growth_log10_afp_slope: float
     growth_lesion_sd_log: float
     kill_patient_sd_log: float
     kill_cross_drug_correlation: float
@@ -62,6 +63,7 @@ class TumourParams:
     new_lesion_escape_share: float
     new_lesion_baseline_pool: float
     new_lesion_patient_sd_log: float
+    new_lesion_growth_exponent: float
     vascular_invasion_rate_per_month: float
     spontaneous_response_fraction: float
     spontaneous_kill_rate_per_day: float

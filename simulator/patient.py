@@ -51,6 +51,9 @@ IMAGING, AE_ONSET, AE_RESOLVED, LAB_ACTION, LINE_START, HORIZON = range(6)
 LAB_HOLD, LAB_STOP, LAB_RESUME = range(3)
 #: A hold for a lab value that has not resolved after this long ends the regimen (days).
 LAB_HOLD_MAX_DAYS = 84.0
+#: Baseline AFP (ng/mL) at which ``tumour.growth_log10_afp_slope`` leaves the growth rate as drawn.
+AFP_REFERENCE_NG_ML = 100.0
+AFP_REFERENCE_LOG10 = math.log10(AFP_REFERENCE_NG_ML)
 #: The AE term of each analyte's dose rule.
 RULE_TERMS = {
     "urine_protein_g_24h": "proteinuria", "platelets_10e9_l": "platelet_count_decreased",
@@ -180,8 +183,11 @@ class Course:
         self.sens_shared = z_kill
         self.susceptibility = math.exp(p.toxicity.susceptibility_sd_log * z_ae)
         self.afp_slope = p.afp.burden_slope * math.exp(p.afp.slope_patient_sd_log * z_afp)
+        # Growth: log-normal between patients, faster with a higher baseline AFP (a tenfold
+        # AFP multiplies the rate by exp(slope); AFP_REFERENCE_NG_ML has the median rate).
         self.growth = p.tumour.growth_median_per_day * math.exp(
             p.tumour.growth_patient_sd_log * z_growth
+            + p.tumour.growth_log10_afp_slope * (math.log10(b["afp_ng_ml"]) - AFP_REFERENCE_LOG10)
         )
         lz = tumour.build_lesions(
             p.tumour,
@@ -200,11 +206,14 @@ class Course:
         # New-lesion propensity, then the occult pool: drawn only when used, so that
         # the other streams and results do not depend on them.
         t_par = p.tumour
-        self.seeding = 1.0
+        # A faster-growing tumour seeds more new lesions: (g / g_median)^exponent.
+        self.seeding = (
+            self.growth / t_par.growth_median_per_day
+        ) ** t_par.new_lesion_growth_exponent
         if t_par.new_lesion_patient_sd_log > 0.0 or t_par.new_lesion_baseline_pool > 0.0:
             rng = streams.keyed(Purpose.NEW_LESIONS, 0, 0)
             if t_par.new_lesion_patient_sd_log > 0.0:
-                self.seeding = math.exp(t_par.new_lesion_patient_sd_log * rng.standard_normal())
+                self.seeding *= math.exp(t_par.new_lesion_patient_sd_log * rng.standard_normal())
             if t_par.new_lesion_baseline_pool > 0.0:
                 volumes = self._occult_pool(t_par, float(volumes[1][0]), rng)
         self.log_v0 = math.log(tumour.SPHERE_CM3 * float(volumes[0][0]))
