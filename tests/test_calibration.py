@@ -518,10 +518,11 @@ def test_verdict_rules():
 
 
 def test_known_gaps_are_read_beside_the_targets_and_shown_with_the_misses(tmp_path):
-    """known_gaps.yaml beside the targets file: exact ids and '*' prefixes; the report's table of
-    misses carries the reason ('not explained' without one) and calibration.json its
-    gap_reason. A key naming no target, or a reason that is not text, is an input error that
-    names the file and the key."""
+    """known_gaps.yaml beside the targets file: exact ids, '*' prefixes and comma-separated lists
+    of them sharing one reason; the report's table of misses carries the reason ('not
+    explained' without one) and calibration.json its gap_reason. A key naming no target (or
+    with one name in its list that names none), or a reason that is not text, is an input
+    error that names the file and the key."""
     from hccsim.simulator.calibration import commands, report
 
     targets_file = tmp_path / "targets.yaml"
@@ -536,7 +537,17 @@ def test_known_gaps_are_read_beside_the_targets_and_shown_with_the_misses(tmp_pa
         "T.x1": "no such mechanism",
         "U.y": "too few patients",
     }
-    for text, key in (("gaps:\n  V.z: reason\n", "gaps.V.z"), ("gaps:\n  U.y: 3\n", "gaps.U.y")):
+    gaps_file.write_text("gaps:\n  ? T.x1, U.y\n  : shared\n  T.x0: own\n")
+    assert commands.known_gaps(targets_file, ids) == {
+        "T.x0": "own",
+        "T.x1": "shared",
+        "U.y": "shared",
+    }
+    for text, key in (
+        ("gaps:\n  V.z: reason\n", "gaps.V.z"),
+        ("gaps:\n  U.y: 3\n", "gaps.U.y"),
+        ("gaps:\n  T.x0, V.z: reason\n", "'V.z'"),
+    ):
         gaps_file.write_text(text)
         with pytest.raises(InputError) as e:
             commands.known_gaps(targets_file, ids)

@@ -50,7 +50,8 @@ KNOWN_GAPS = "known_gaps.yaml"
 def known_gaps(targets_path: Path, ids) -> dict[str, str]:
     """``{target id: reason}`` from ``known_gaps.yaml`` beside ``targets_path`` (none if absent).
 
-    A key ending in ``*`` names every target whose id starts with the rest. A key that names
+    A key names one target id, or several separated by commas (one reason shared by them); a
+    name ending in ``*`` names every target whose id starts with the rest. A name that names
     no target, or a reason that is not text, is an input error naming the file and the key.
     """
     from hccsim.simulator.yamlio import parse_yaml_text
@@ -69,15 +70,17 @@ def known_gaps(targets_path: Path, ids) -> dict[str, str]:
             raise InputError(
                 f"{p}: gaps.{key}: {reason!r} is not allowed; expected a reason (text)"
             )
-        key = str(key)
-        hits = [i for i in ids if (i.startswith(key[:-1]) if key.endswith("*") else i == key)]
-        if not hits:
-            raise InputError(
-                f"{p}: gaps.{key}: names no target of the targets file; a target id such as "
-                f"{ids[0]!r}, or a prefix ending in '*'"
-            )
-        for i in hits:
-            out.setdefault(i, " ".join(reason.split()))
+        for name in (n.strip() for n in str(key).split(",")):
+            hits = [
+                i for i in ids if (i.startswith(name[:-1]) if name.endswith("*") else i == name)
+            ]
+            if not hits:
+                raise InputError(
+                    f"{p}: gaps.{key}: {name!r} names no target of the targets file; expected "
+                    f"a target id such as {ids[0]!r}, or a prefix ending in '*'"
+                )
+            for i in hits:
+                out.setdefault(i, " ".join(reason.split()))
     return out
 
 
