@@ -3,8 +3,8 @@
 Stages (DESIGN section 11):
 
 0. fixed from the literature or as priors, not fitted: measurement error, growth variability,
-   the between-patient spread of the pace of resistance, background mortality
-   (``params/default.yaml`` sources).
+   the between-patient spread of the pace of resistance, the link of new-lesion seeding to
+   growth, background mortality (``params/default.yaml`` sources).
 1. ``natural_history``: untreated growth, new-lesion rate, the baseline death rate and the
    share of spontaneous regressions (responses on any regimen, placebo included), from the
    placebo arms (SHARP, Asia-Pacific, RESORCE, CELESTIAL, KEYNOTE-240).
