@@ -189,6 +189,8 @@ class Course:
             p.tumour.growth_patient_sd_log * z_growth
             + p.tumour.growth_log10_afp_slope * (math.log10(b["afp_ng_ml"]) - AFP_REFERENCE_LOG10)
         )
+        # The patient's rate relative to the median (lesion draws and new-lesion seeding).
+        growth_factor = self.growth / p.tumour.growth_median_per_day
         lz = tumour.build_lesions(
             p.tumour,
             int(b["intrahepatic_lesions"]),
@@ -196,7 +198,7 @@ class Course:
             float(b["occupation_pct"]),
             bool(b["ehm"]),
             bool(b["prior_tace"]),
-            self.growth / p.tumour.growth_median_per_day,
+            growth_factor,
             z[: tumour.N_NORMALS],
             u[: tumour.N_UNIFORMS],
         )
@@ -207,9 +209,7 @@ class Course:
         # the other streams and results do not depend on them.
         t_par = p.tumour
         # A faster-growing tumour seeds more new lesions: (g / g_median)^exponent.
-        self.seeding = (
-            self.growth / t_par.growth_median_per_day
-        ) ** t_par.new_lesion_growth_exponent
+        self.seeding = growth_factor**t_par.new_lesion_growth_exponent
         if t_par.new_lesion_patient_sd_log > 0.0 or t_par.new_lesion_baseline_pool > 0.0:
             rng = streams.keyed(Purpose.NEW_LESIONS, 0, 0)
             if t_par.new_lesion_patient_sd_log > 0.0:
