@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import ndtri
@@ -869,9 +870,28 @@ def test_calibrate_check_and_fit_from_the_command_line(tmp_path):
     text = (tmp_path / "fitted.yaml").read_text()
     assert "calibration:  # provenance" in text and "drug_ramucirumab" in text
     assert "ramucirumab:" in text.split("\ndrugs:", 1)[1]
+    # A one-stage refit keeps every other fitted value and stage record of the file it started
+    # from (an earlier version wrote only the refitted drug under drugs:, silently dropping the
+    # calibrated effects of all the others).
+    from hccsim.simulator import parameters
+
+    start = yaml.safe_load(parameters.params_source()[1])
+    fitted = yaml.safe_load(text)
+    for drug, kv in start["drugs"].items():
+        for key, entry in kv.items():
+            if drug != "ramucirumab" or key.startswith("ae."):
+                assert fitted["drugs"][drug][key] == entry, (drug, key)
+    assert set(fitted["drugs"]["ramucirumab"]) >= set(start["drugs"]["ramucirumab"])
+    names = [st["name"] for st in fitted["calibration"]["stages"]]
+    assert names == [st["name"] for st in start["calibration"]["stages"]]
+    rerun = next(st for st in fitted["calibration"]["stages"] if st["name"] == "drug_ramucirumab")
+    assert rerun["evaluations"] > 0  # the replay below must write the same count, not 0
+    assert "refitted here: drug_ramucirumab" in fitted["calibration"]["earlier"]
+    assert fitted["version"].endswith("+partial-refit")
     again = _hccsim(*fit_argv, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "done in the checkpoint" in again.stderr
+    # the replay writes the same file, evaluations included (recorded in the checkpoint)
     assert (tmp_path / "fitted.yaml").read_text().split("date:")[0] == text.split("date:")[0]
 
 

@@ -245,13 +245,27 @@ def run_calibrate(
 def write_parameters(path: Path, values: Mapping[str, float], summary: Mapping) -> None:
     """Write fitted values into a copy of ``params/default.yaml`` at ``path``: section values
     in place (with a comment giving the previous value), drug values under ``drugs:``, and a
-    ``calibration:`` provenance block. Comments and sources of other values are kept."""
+    ``calibration:`` provenance block. Comments and sources of other values are kept.
+
+    A run of some stages only (``--stages``) refits those and keeps the rest: the drug values
+    and the stage records of the parameter file it started from that it did not refit are
+    carried over, and the provenance says which stages come from the earlier calibration."""
+    import yaml
+
     text = parameters.params_source()[1]
-    drugs: dict[str, dict[str, float]] = {}
+    before = yaml.safe_load(text) or {}
+    # (value, source) per drug and key: the starting file's fitted drug values, then this run's
+    drugs: dict[str, dict[str, tuple[float, str]]] = {}
+    for drug, kv in (before.get("drugs") or {}).items():
+        for key, entry in (kv or {}).items():
+            if isinstance(entry, Mapping):
+                drugs.setdefault(drug, {})[key] = (entry["value"], str(entry.get("source", "")))
+            else:
+                drugs.setdefault(drug, {})[key] = (entry, "")
     for p, v in sorted(values.items()):
         if p.startswith("drugs."):
             _, drug, key = p.split(".", 2)
-            drugs.setdefault(drug, {})[key] = v
+            drugs.setdefault(drug, {})[key] = (v, "calibrated (hccsim calibrate)")
             continue
         section, name = p.split(".", 1)
         pattern = re.compile(
@@ -263,7 +277,24 @@ def write_parameters(path: Path, values: Mapping[str, float], summary: Mapping) 
             raise ValueError(f"params/default.yaml: cannot find {p}")
         old = m.group(2).strip()
         text = text[: m.start(2)] + f"{v:.6g}  # calibrated (was {old})" + text[m.end(3) :]
-    text = re.sub(r"^version: .*$", f'version: "{_version(summary)}"', text, count=1, flags=re.M)
+    earlier = before.get("calibration") or {}
+    rerun = {st["name"] for st in summary["stages"]}
+    kept = [st for st in earlier.get("stages") or [] if st.get("name") not in rerun]
+    if kept:
+        # the earlier records in their order, a refitted stage in its place, new ones after
+        fresh = {st["name"]: st for st in summary["stages"]}
+        merged = [fresh.pop(st["name"], st) for st in earlier.get("stages") or []]
+        summary = {
+            **summary,
+            "earlier": (
+                f"stages {', '.join(st['name'] for st in kept)} kept from the calibration of "
+                f"{earlier.get('date', 'unknown date')} (commit {earlier.get('commit', 'unknown')}); "
+                f"refitted here: {', '.join(sorted(rerun))}"
+            ),
+            "stages": merged + list(fresh.values()),
+        }
+    version = _version(summary) + ("+partial-refit" if kept else "")
+    text = re.sub(r"^version: .*$", f'version: "{version}"', text, count=1, flags=re.M)
     head, sep, _ = text.partition("\ndrugs:")
     if not sep:
         raise ValueError("params/default.yaml: no drugs: section")
@@ -283,10 +314,11 @@ def write_parameters(path: Path, values: Mapping[str, float], summary: Mapping) 
     lines.append("drugs:  # fitted drug effects; they win over the catalogue's priors")
     if not drugs:
         lines[-1] = "drugs: {}"
-    for drug, kv in drugs.items():
+    for drug in sorted(drugs):
         lines.append(f"  {drug}:")
-        for k, v in kv.items():
-            lines.append(f'    {k}: {{value: {v:.6g}, source: "calibrated (hccsim calibrate)"}}')
+        for k in sorted(drugs[drug]):
+            v, source = drugs[drug][k]
+            lines.append(f"    {k}: {{value: {v:.6g}, source: {_yaml_scalar(source)}}}")
     path.write_text(head.rstrip("\n") + "\n" + "\n".join(lines) + "\n", "utf-8")
 
 

@@ -386,7 +386,12 @@ def run_stage(
     )
     checkpoint.finish(
         stage.name,
-        {"values": result.values, "loss": result.loss, "loss_start": loss_start},
+        {
+            "values": result.values,
+            "loss": result.loss,
+            "loss_start": loss_start,
+            "evaluations": result.evaluations,
+        },
     )
     return result
 
@@ -422,7 +427,14 @@ def calibrate(
             log(f"stage {stage.name}: done in the checkpoint (loss {done['loss']:.3f})")
             current.update(done["values"])
             results.append(
-                StageResult(stage.name, done["values"], done["loss_start"], done["loss"], 0, 0.0)
+                StageResult(
+                    stage.name,
+                    done["values"],
+                    done["loss_start"],
+                    done["loss"],
+                    done.get("evaluations", 0),  # as recorded (older checkpoints: 0)
+                    0.0,
+                )
             )
             continue
         log(f"stage {stage.name}: {stage.description} ({len(stage.target_ids)} targets)")
@@ -572,6 +584,11 @@ def run_safety(
     )
     checkpoint.finish(
         SAFETY_STAGE,
-        {"values": result.values, "loss": result.loss, "loss_start": result.loss_start},
+        {
+            "values": result.values,
+            "loss": result.loss,
+            "loss_start": result.loss_start,
+            "evaluations": result.evaluations,
+        },
     )
     return result
