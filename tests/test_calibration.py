@@ -910,3 +910,74 @@ def test_calibration_json_floats_are_rounded_to_ten_significant_digits():
     assert math.isnan(ra["n"]) and ra["i"] == math.inf and ra["k"] == 3
     assert _rounded(12345.678901234) == 12345.67890
     assert _rounded(np.float64(2.0) / 3.0) == 0.6666666667
+
+
+def test_medians_are_also_shown_on_the_survival_scale(tmp_path):
+    """For a median target the check also gives the simulated Kaplan-Meier survival just after
+    the published median's day (0.5 on the trial's curve), whole arm or subgroup, equal to
+    lifelines' estimate; over resampled cohorts its range holds 0.5 when the published median
+    is the pool's own and excludes it when the published median is twice that. Fixed seeds;
+    tolerances from the binomial error of a survival share (below)."""
+    from lifelines import KaplanMeierFitter
+
+    from hccsim.simulator.calibration import report
+
+    rng = np.random.default_rng(11)
+    n = 4000
+    event_days = rng.exponential(30.0 / math.log(2.0), n)  # median 30 days
+    censor_days = rng.exponential(200.0, n)  # independent censoring, about 13% censored
+    days, events = np.minimum(event_days, censor_days), event_days <= censor_days
+    afp = np.where(np.arange(n) % 2 == 0, 1000.0, 10.0)
+    pool = {"os": Endpoint("os", days, events), "afp": afp}
+    month = 30.0 / DAYS_PER_MONTH
+    own = tgt("S.a.os", "median", "os", month, arms=("a",), study="S")
+    far = tgt("S.a.os_far", "median", "os", 2 * month, arms=("a",), study="S")
+    sub = tgt(
+        "S.a.os_afp_ge_400", "subgroup_median", "os", month, arms=("a",), study="S",
+        extra={"subgroup": "afp_ge_400"},
+    )  # fmt: skip
+    hr = tgt("S.hr_os", "hr", "os", 0.8, arms=("a", "a"), study="S")
+
+    def lifelines_at(mask):
+        km = KaplanMeierFitter().fit(days[mask], events[mask])
+        return float(km.survival_function_at_times(30.0).iloc[0])
+
+    everyone = np.ones(n, bool)
+    assert pools.survival_at_published(own, {"a": pool}) == pytest.approx(lifelines_at(everyone))
+    assert pools.survival_at_published(sub, {"a": pool}) == pytest.approx(lifelines_at(afp >= 400))
+    assert math.isnan(pools.survival_at_published(hr, {"a": pool}))
+
+    draws = check.resample([own, far, sub, hr], {("S", "a"): pool}, {("S", "a"): 200}, 400, seed=5)
+    assert check.survival_key(hr.id) not in draws
+    res = {r.id: r for r in check.judge([own, far, sub, hr], draws)}
+    # Cohorts of 200: the survival share has sd about sqrt(0.25 / 200) = 0.035 (the 95% range
+    # spans about +-0.07); the pool's own estimate at its median is 0.5 within about
+    # 3 x sqrt(0.25 / 4000) = 0.024 (censoring widens it a little: 0.03 allowed).
+    r = res[own.id]
+    assert abs(r.survival_mean - 0.5) < 0.03
+    assert r.survival_low < 0.5 < r.survival_high
+    assert 0.08 < r.survival_high - r.survival_low < 0.2
+    r = res[far.id]  # survival at twice the median: about 0.25
+    assert abs(r.survival_mean - 0.25) < 0.04 and r.survival_high < 0.5
+    assert res[hr.id].survival_mean is None
+
+    results = list(res.values())
+    prov = {
+        "parameters": {"version": "v", "sha256": "0" * 64},
+        "targets": {"sha256": "1" * 64},
+        "seed": 1,
+        "resamples": 400,
+        "pool": {"factor": 4.0, "minimum": 10},
+        "hccsim": "0",
+        "date": "today",
+        "seconds": 1.0,
+    }
+    report.write(tmp_path / "out", results, check.verdict(results), prov, {}, (), {})
+    md = (tmp_path / "out" / "report.md").read_text()
+    section = md.split("## Medians on the survival scale")[1].split("## Figures")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 3  # header and the three medians, not the hazard ratio
+    assert rows[2].rstrip().endswith("| no |")  # the far median
+    stored = json.loads((tmp_path / "out" / "calibration.json").read_text())["targets"]
+    assert {t["id"]: t["survival_mean"] is None for t in stored}[hr.id]
+    assert "Medians on the survival scale" in (tmp_path / "out" / "report.html").read_text()

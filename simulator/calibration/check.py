@@ -52,6 +52,11 @@ class Result:
     inside: bool | None
     undefined: int  # resampled cohorts where the statistic could not be formed
     note: str
+    # medians only: Kaplan-Meier survival at the published median (0.5 in the trial), mean and
+    # central 95% range over the same cohorts; shown, not judged
+    survival_mean: float | None = None
+    survival_low: float | None = None
+    survival_high: float | None = None
 
 
 def arm_sizes(data: Mapping) -> dict[tuple[str, str], int]:
@@ -91,6 +96,9 @@ def resample(
         rng = np.random.Generator(np.random.PCG64(pools.study_seed(seed + 1, study)))
         arms = sorted({a for t in ts for a in t.arms})
         values = {t.id: np.empty(resamples) for t in ts}
+        surv = {
+            t.id: np.empty(resamples) for t in ts if t.statistic in ("median", "subgroup_median")
+        }
         for r in range(resamples):
             cohort = {}
             for arm in arms:
@@ -99,8 +107,17 @@ def resample(
                 cohort[arm] = pools.take(pool, rng.integers(0, size, published[(study, arm)]))
             for t in ts:
                 values[t.id][r] = pools.statistic(t, cohort)
+                if t.id in surv:
+                    surv[t.id][r] = pools.survival_at_published(t, cohort)
         out.update(values)
+        out.update({survival_key(k): v for k, v in surv.items()})
     return out
+
+
+def survival_key(target_id: str) -> str:
+    """Key of a median target's survival-at-the-published-median draws in ``resample``'s
+    output."""
+    return f"{target_id}|survival_at_published"
 
 
 def judge(targets: Sequence[Target], draws: Mapping[str, np.ndarray]) -> list[Result]:
@@ -123,7 +140,15 @@ def judge(targets: Sequence[Target], draws: Mapping[str, np.ndarray]) -> list[Re
         sd = math.hypot(sd_sim, r)
         z = (t.value - mean) / sd if sd > 0 else (0.0 if t.value == mean else math.inf)
         inside = (lo - r) <= t.value <= (hi + r)
-        results.append(Result(*common, mean, lo, hi, sd, z, inside, undefined, t.note))
+        s_mean = s_lo = s_hi = None
+        sv = draws.get(survival_key(t.id))
+        if sv is not None and np.isfinite(sv).any():
+            sv = sv[np.isfinite(sv)]
+            s_mean = float(sv.mean())
+            s_lo, s_hi = (float(x) for x in np.quantile(sv, [0.025, 0.975]))
+        results.append(
+            Result(*common, mean, lo, hi, sd, z, inside, undefined, t.note, s_mean, s_lo, s_hi)
+        )
     return results
 
 

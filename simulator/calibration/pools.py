@@ -269,6 +269,24 @@ def _hr(a: Mapping, b: Mapping, endpoint: str, mask_a=None, mask_b=None) -> floa
     return cox_binary_hr(d, e, x)
 
 
+def survival_at_published(t: Target, arms: Mapping[str, Mapping]) -> float:
+    """For a median target (whole arm or subgroup): the Kaplan-Meier survival just after the
+    published median's day, which the trial's curve put at 0.5. NaN for other statistics.
+
+    A median of an endpoint read at scans is locked to a scan window, so a curve a few points
+    off moves it by a whole imaging interval; on the survival scale the same miss is a few
+    points."""
+    if t.statistic not in ("median", "subgroup_median"):
+        return math.nan
+    e = arms[t.arms[0]][t.endpoint]
+    if t.statistic == "subgroup_median":
+        keep = _subgroup(arms[t.arms[0]], t.extra["subgroup"])
+        e = Endpoint(e.name, e.durations[keep], e.events[keep])
+    if len(e.durations) == 0:
+        return math.nan
+    return km_at(e, t.value * DAYS_PER_MONTH)
+
+
 def statistic(t: Target, arms: Mapping[str, Mapping]) -> float:
     """The simulated value of target ``t`` from per-patient results by arm (whole pools or
     resampled cohorts), on the scale of the published figure."""
