@@ -57,7 +57,6 @@ observation: {imaging_weeks: 6, lab_weeks: 2, max_follow_up_months: 60}
 GROWTH = "tumour.growth_median_per_day"
 DEATH = "death.base_rate_per_month"
 TRUTH = {GROWTH: 0.0033, DEATH: 0.004}  # the defaults of params/default.yaml
-IMAGING = {"RECOVERY": 42.0}
 NH_PARAMS = (fit.Param(GROWTH, 0.0008, 0.012), fit.Param(DEATH, 0.0005, 0.05))
 
 
@@ -637,32 +636,42 @@ def test_distance_of_a_median():
     arms = {"placebo": {"os": e}}
     se = 0.1
     scale = fit.SURVIVAL_SLOPE * se
-    assert fit.distance(tgt("R.os", "median", "os", 10.0, se=se), arms, 42.0) == 0.0
-    early = fit.distance(tgt("R.os", "median", "os", 8.0, se=se), arms, 42.0)
+    assert fit.distance(tgt("R.os", "median", "os", 10.0, se=se), arms) == 0.0
+    early = fit.distance(tgt("R.os", "median", "os", 8.0, se=se), arms)
     assert early == pytest.approx((0.6 - 0.5) / scale)  # S = 0.6 > 0.5 there: positive
-    late = fit.distance(tgt("R.os", "median", "os", 15.0, se=se), arms, 42.0)
+    late = fit.distance(tgt("R.os", "median", "os", 15.0, se=se), arms)
     assert late == pytest.approx((0.4 - 0.5) / scale)
     # a PFS median on a scan day, the curve dropping from 0.9 to 0.3 at that scan: zero at the
     # published median (the mean of the curve either side would be 0.6)
     pfs = Endpoint("pfs_recist", np.r_[20.0, [42.0] * 6, [84.0] * 3], np.ones(10, bool))
     m = pools._median_months(pfs)
     arms = {"placebo": {"pfs_recist": pfs}}
-    assert fit.distance(tgt("R.pfs", "median", "pfs_recist", m, se=se), arms, 42.0) == 0.0
+    assert fit.distance(tgt("R.pfs", "median", "pfs_recist", m, se=se), arms) == 0.0
     # published at the next scan: the pool crossed 0.5 too early (S = 0.3 half a scan before)
-    nxt = fit.distance(tgt("R.pfs", "median", "pfs_recist", 84 / DAYS_PER_MONTH, se=se), arms, 42.0)
+    nxt = fit.distance(tgt("R.pfs", "median", "pfs_recist", 84 / DAYS_PER_MONTH, se=se), arms)
     assert nxt == pytest.approx((0.3 - 0.5) / scale)
+    # published between the two scans (1.0 month, day 30.4): the curve stands at 0.9 there, so
+    # the pool is 0.4 above the trial's 0.5, though it crosses 0.5 at the next scan, within
+    # half an imaging interval (the window of loss version 1, which gave zero)
+    between = fit.distance(tgt("R.pfs", "median", "pfs_recist", 1.0, se=se), arms)
+    assert between == pytest.approx((0.9 - 0.5) / scale)
+    # the rounding of the published figure is the interval: 1.4 months (42.6 days, 0.05 months
+    # = 1.5 days either side) holds the scan at day 42, 1.3 months (39.6 days) does not
+    assert fit.distance(tgt("R.pfs", "median", "pfs_recist", 1.4, se=se), arms) == 0.0
+    early_pfs = fit.distance(tgt("R.pfs", "median", "pfs_recist", 1.3, se=se), arms)
+    assert early_pfs == pytest.approx((0.9 - 0.5) / scale)
     # a median that the pool does not reach: finite and positive
     flat = {"placebo": {"os": Endpoint("os", np.full(10, 50.0), np.zeros(10, bool))}}
-    far = fit.distance(tgt("R.os", "median", "os", 10.0, se=se), flat, 42.0)
+    far = fit.distance(tgt("R.os", "median", "os", 10.0, se=se), flat)
     assert far == pytest.approx(0.5 / scale)
 
 
 def test_distance_of_other_targets():
     arms = {"a": _hand_pool()}
     share = tgt("X.a.orr", "share", "orr_recist", 0.25, arms=("a",), scale="proportion", se=0.05)
-    assert fit.distance(share, arms, 42.0) == pytest.approx((3 / 8 - 0.25) / 0.05)
+    assert fit.distance(share, arms) == pytest.approx((3 / 8 - 0.25) / 0.05)
     cyc = tgt("X.a.cyc", "median_value", "cycles", 4.0, arms=("a",), se=0.15)
-    assert fit.distance(cyc, arms, 42.0) == pytest.approx(math.log(3.5 / 4.0) / 0.15)
+    assert fit.distance(cyc, arms) == pytest.approx(math.log(3.5 / 4.0) / 0.15)
 
 
 def _median_targets(pfs: float = 1.5, os_: float = 8.0) -> list:
@@ -688,7 +697,6 @@ def test_stage_loss_is_deterministic(folder):
                 ts,
                 start,
                 sizes={("RECOVERY", "placebo"): 80},
-                imaging=IMAGING,
                 seed=seed,
                 run_map=m,
                 checkpoint=fit.Checkpoint(None, {}),
@@ -710,8 +718,7 @@ def test_recovery_of_known_parameters(folder):
 
     Identifiability: the published-style medians alone do not pin the two parameters. A PFS
     median sits on a scan day and stays on the first scan from growth 0.0025 to 0.0045, and the
-    OS median moves by about 1% for a 10% change of the base death rate (inside the fit's
-    one-week window). The PFS landmark at 2 months (between the first two scans) identifies
+    OS median moves by about 1% for a 10% change of the base death rate. The PFS landmark at 2 months (between the first two scans) identifies
     the growth rate; the base death rate is identified, weakly, by OS landmarks every 3 months
     to 18 months (a 10% change moves survival at 6 months by about 0.01), so both parameters
     are identifiable from this set of targets.
@@ -736,14 +743,13 @@ def test_recovery_of_known_parameters(folder):
                     extra={"at_months": months},
                 )
             )
-        assert fit.loss_of(ts, truth_pool, IMAGING)[0] == 0.0  # exactly zero at the truth
+        assert fit.loss_of(ts, truth_pool)[0] == 0.0  # exactly zero at the truth
         start = {GROWTH: 0.0045, DEATH: 0.0025}
         r = fit.run_stage(
             _stage(ts, 60),
             ts,
             start,
             sizes=sizes,
-            imaging=IMAGING,
             seed=seed,
             run_map=m,
             checkpoint=fit.Checkpoint(None, {}),
@@ -764,7 +770,6 @@ def test_checkpoint_replay_and_resume(folder, tmp_path, monkeypatch):
     header = {"seed": 1, "targets": "abc"}
     kwargs = {
         "sizes": {("RECOVERY", "placebo"): 80},
-        "imaging": IMAGING,
         "seed": 1,
         "folder": folder,
     }

@@ -213,6 +213,7 @@ def run_calibrate(
         "stages": [s.name for s in stages],
         "max_evaluations": max_evaluations,
         "start_parameters_sha256": parameter_provenance()["sha256"],
+        "loss_version": fit.LOSS_VERSION,
     }
     cp = fit.Checkpoint(checkpoint_path, header)
     values, results = fit.calibrate(

@@ -21,16 +21,17 @@ Stages (DESIGN section 11):
 
 Each stage minimises ``sum ((simulated - published) / se)^2`` over its fitted targets, the
 simulated statistic being taken on large pools simulated with one seed (common random numbers:
-the loss is a deterministic function of the parameters). A median is compared through the
-Kaplan-Meier curve around the published median: the distance is zero while the curve crosses
-0.5 within half an imaging interval either side for PFS (whose events sit on scan days, so a
-published PFS median only says at which scan the curve crossed) or a week either side for OS;
-otherwise it is ``S - 0.5`` at the near edge of that window (survival above 0.5 after it, or
-below 0.5 before it), with the standard error carried to that scale (``0.5 ln 2 x se`` of the
-log median, exponential approximation). A pool simulated at the parameters behind the
-published median gives exactly zero, and a median that is not reached in the pool still gives
-a finite distance. Hazard ratios are never
-fitted. Nelder-Mead (derivative-free) works on log-transformed, box-bounded parameters.
+the loss is a deterministic function of the parameters). A median is compared on the survival
+scale at the published median: the distance is zero while the Kaplan-Meier curve crosses 0.5
+within the rounding of the published figure (half a unit of its last digit, at least half a
+day) and otherwise ``S - 0.5`` at the near edge of that interval (survival above 0.5 after it,
+or below 0.5 before it), with the standard error carried to that scale (``0.5 ln 2 x se`` of
+the log median, exponential approximation). The trial's curve stood at 0.5 there, whether the
+median fell on a scan day or between scans (deaths and off-schedule scans), and the check
+compares the median itself, so the fit pins the crossing to the published day rather than to
+a window around it. A pool simulated at the parameters behind the published median gives
+exactly zero, and a median that is not reached in the pool still gives a finite distance.
+Hazard ratios are never fitted. Nelder-Mead (derivative-free) works on log-transformed, box-bounded parameters.
 
 Every evaluation is appended to a checkpoint file; a rerun with the same seed and targets
 replays the recorded evaluations (the optimiser is deterministic) and goes on from where the
@@ -71,7 +72,12 @@ DRUG_ORDER = (
 )
 #: Slope of S(t) against log t at the median, exponential approximation: 0.5 ln 2.
 SURVIVAL_SLOPE = 0.5 * math.log(2.0)
-OS_HALF_WIDTH_DAYS = 7.0
+#: The smallest half-width of a median's interval: trials date events to the day.
+MEDIAN_MIN_HALF_DAYS = 0.5
+#: Version of the loss, in every checkpoint's header: a checkpoint recorded under another
+#: definition of the distances is refused rather than replayed (2: medians at the published
+#: figure's rounding; 1: within half an imaging interval, or a week for OS).
+LOSS_VERSION = 2
 #: A fitted parameter starts at least this share of its log range inside its bounds.
 START_MARGIN = 0.05
 
@@ -231,12 +237,12 @@ def _by_id(targets: Sequence[Target], ids) -> list[Target]:
     return [t for t in targets if t.id in want]
 
 
-def distance(t: Target, arms: Mapping[str, Mapping], imaging_days: float) -> float:
+def distance(t: Target, arms: Mapping[str, Mapping]) -> float:
     """Standardised distance of one target on whole pools (see the module docstring)."""
     if t.statistic == "median":
         e = arms[t.arms[0]][t.endpoint]
         day = t.value * DAYS_PER_MONTH
-        half = OS_HALF_WIDTH_DAYS if t.endpoint == "os" else 0.5 * imaging_days
+        half = max(0.5 * 10.0 ** (-t.digits) * DAYS_PER_MONTH, MEDIAN_MIN_HALF_DAYS)
         before, after = pools.km_at(e, day - half), pools.km_at(e, day + half)
         # not the mean of the two: a scan-day drop from 0.95 to 0.3 would not sit at 0.5
         s = after if after > 0.5 else (before if before < 0.5 else 0.5)
@@ -250,14 +256,12 @@ def distance(t: Target, arms: Mapping[str, Mapping], imaging_days: float) -> flo
 
 
 def loss_of(
-    ts: Sequence[Target],
-    arm_pools: Mapping[tuple[str, str], Mapping],
-    imaging: Mapping[str, float],
+    ts: Sequence[Target], arm_pools: Mapping[tuple[str, str], Mapping]
 ) -> tuple[float, dict[str, float]]:
     per = {}
     for t in ts:
         arms = {a: arm_pools[(t.study, a)] for a in t.arms}
-        per[t.id] = distance(t, arms, imaging[t.study])
+        per[t.id] = distance(t, arms)
     return float(sum(d * d for d in per.values())), per
 
 
@@ -317,7 +321,6 @@ def run_stage(
     current: dict[str, float],
     *,
     sizes: Mapping[tuple[str, str], int],
-    imaging: Mapping[str, float],
     seed: int,
     run_map,
     checkpoint: Checkpoint,
@@ -348,7 +351,7 @@ def run_stage(
             arm_pools = pools.simulate_pools(
                 studies, stage_sizes, {**current, **values}, seed, run_map, folder
             )
-            loss, per = loss_of(ts, arm_pools, imaging)
+            loss, per = loss_of(ts, arm_pools)
             rec = {"loss": loss, "values": values, "per_target": per}
             checkpoint.put(stage.name, key, rec)
         count["n"] += 1
@@ -396,15 +399,6 @@ def run_stage(
     return result
 
 
-def imaging_days(studies: Sequence[str], folder: Path | None = None) -> dict[str, float]:
-    from hccsim.simulator import scenario as scenario_mod
-
-    return {
-        s: float(scenario_mod.load(pools.scenario_path(s, folder)).imaging_interval_days)
-        for s in studies
-    }
-
-
 def calibrate(
     targets: Sequence[Target],
     stages: Sequence[Stage],
@@ -419,7 +413,6 @@ def calibrate(
 ) -> tuple[dict[str, float], list[StageResult]]:
     """Run ``stages`` in order; each starts from the values of the previous ones."""
     current = dict(start or {})
-    imaging = imaging_days(sorted({t.study for t in targets}), folder)
     results = []
     for stage in stages:
         done = checkpoint.done.get(stage.name)
@@ -456,7 +449,6 @@ def calibrate(
                 targets,
                 current,
                 sizes=sizes,
-                imaging=imaging,
                 seed=seed,
                 run_map=run_map,
                 checkpoint=checkpoint,
@@ -544,7 +536,6 @@ def run_safety(
     studies = sorted({t.study for t in ts})
     needed = {(t.study, a) for t in ts for a in t.arms}
     stage_sizes = {k: v for k, v in sizes.items() if k in needed}
-    imaging = dict.fromkeys(studies, 42.0)  # unused by share targets
     t0 = time.perf_counter()
     best: dict = {"loss": math.inf}
     first = None
@@ -555,7 +546,7 @@ def run_safety(
             arm_pools = pools.simulate_pools(
                 studies, stage_sizes, {**current, **values}, seed, run_map, folder
             )
-            loss, per = loss_of(ts, arm_pools, imaging)
+            loss, per = loss_of(ts, arm_pools)
             sims = {
                 t.id: pools.statistic(t, {a: arm_pools[(t.study, a)] for a in t.arms}) for t in ts
             }
