@@ -391,6 +391,7 @@ def data_cut(tables, calendar_day: float) -> dict:
     known; lines running then are ongoing (end_reason ``end_of_follow_up``); scans, labs, lesions
     and adverse events after it are dropped. Patients who entered after the cut are dropped.
     """
+    _check_day("calendar_day", calendar_day)
     pt = as_columns(tables["patients"])
     limit_by_patient = calendar_day - np.asarray(pt["entry_day"], dtype=float)
     keep = limit_by_patient >= 0.0

@@ -197,9 +197,18 @@ def _median_of(km: KaplanMeier) -> float:
     return float(km.times[hit[0]]) if len(hit) else float("inf")
 
 
+def _nonempty(durations, events, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The checked arrays; an empty sample is refused (there is nothing to estimate: a median
+    would read "not reached" and survival 100%)."""
+    d, e = _check(durations, events)
+    if not len(d):
+        raise ValueError(f"durations must not be empty for {what}")
+    return d, e
+
+
 def km_median(durations, events) -> float:
     """Median survival: first time with S(t) <= 0.5; ``inf`` when not reached."""
-    return _median_of(kaplan_meier(durations, events))
+    return _median_of(kaplan_meier(*_nonempty(durations, events, "a median")))
 
 
 # -- confidence limits -----------------------------------------------------------------------
@@ -244,7 +253,7 @@ def km_median_ci(durations, events, alpha: float = 0.05) -> MedianCI:
     pointwise limit is <= 0.5. Any of the three may be ``inf``: not reached (report it so;
     an upper limit often is not reached).
     """
-    km = kaplan_meier(durations, events)
+    km = kaplan_meier(*_nonempty(durations, events, "a median"))
     lower, upper = km_confidence(km, alpha)
     return MedianCI(
         _median_of(km),
@@ -271,7 +280,7 @@ def survival_at(durations, events, times, alpha: float = 0.05) -> SurvivalAt:
     finite and >= 0 (before the first event S = 1 with limits 1; beyond the last observed
     time the last values carry on, as in lifelines).
     """
-    d, e = _check(durations, events)
+    d, e = _nonempty(durations, events, "survival estimates")
     t = np.atleast_1d(np.asarray(times, dtype=float))
     if t.ndim != 1:
         raise ValueError(f"times must be a number or a 1-d array of times; got shape {t.shape}")

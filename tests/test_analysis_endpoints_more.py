@@ -664,3 +664,11 @@ def test_data_cut_drops_every_row_of_a_patient_who_entered_after_it():
     assert cut["lines"]["line"].tolist() == [1, 2]
     assert cut["lines"]["end_reason"].tolist() == ["progression", "end_of_follow_up"]
     schema.validate(cut)
+
+
+@pytest.mark.parametrize("day", [math.nan, math.inf, -1.0, "57"])
+def test_data_cut_refuses_a_day_that_is_not_a_day(day):
+    """A NaN cut used to drop every patient silently (every follow-up limit NaN), leaving an
+    empty cohort to analyse."""
+    with pytest.raises(ValueError, match="calendar_day must be a finite number of days >= 0"):
+        data_cut(_deaths_cohort(), day)

@@ -33,7 +33,13 @@ from hypothesis import strategies as st
 from lifelines import KaplanMeierFitter
 from lifelines.datasets import load_leukemia, load_waltons
 
-from hccsim.analysis.survival import KaplanMeier, kaplan_meier, km_median
+from hccsim.analysis.survival import (
+    KaplanMeier,
+    kaplan_meier,
+    km_median,
+    km_median_ci,
+    survival_at,
+)
 
 
 def _lifelines(durations, events) -> KaplanMeierFitter:
@@ -167,8 +173,8 @@ def test_kaplan_meier_matches_lifelines_on_continuous_times(sample):
 def test_empty_input():
     km = kaplan_meier([], [])
     assert len(km.times) == len(km.survival) == 0
-    assert km_median([], []) == math.inf
     np.testing.assert_array_equal(km.at([0.0, 5.0]), [1.0, 1.0])
+    # the estimates refuse it (test_an_empty_sample_is_refused): no median "not reached"
 
 
 # -- median convention at exactly one half -----------------------------------------------------
@@ -258,3 +264,19 @@ def test_at_without_any_event_is_one():
 def test_invalid_input_is_rejected(function, durations, events):
     with pytest.raises(ValueError, match="durations"):
         function(durations, events)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: km_median([], []),
+        lambda: km_median_ci([], []),
+        lambda: survival_at([], [], [10.0]),
+    ],
+    ids=["km_median", "km_median_ci", "survival_at"],
+)
+def test_an_empty_sample_is_refused(call):
+    """No patients, nothing to estimate: an error, not a median "not reached" or a survival of
+    100% with limits [1, 1] (as these functions returned before)."""
+    with pytest.raises(ValueError, match="durations must not be empty"):
+        call()
