@@ -396,7 +396,7 @@ def _read_parquet(src: _Source) -> tuple[_Raw | None, list[str]]:
 
 
 def _text(v) -> str:
-    if isinstance(v, float) and v == int(v) and abs(v) < 1e15:
+    if isinstance(v, float) and math.isfinite(v) and v == int(v) and abs(v) < 1e15:
         return str(int(v))
     return str(v)
 
@@ -487,7 +487,7 @@ def _expected(col: Column) -> str:
 
 
 def _num(x: float) -> str:
-    if x == int(x) and abs(x) < 1e6:
+    if math.isfinite(x) and x == int(x) and abs(x) < 1e6:
         return str(int(x))
     return f"{x:g}".replace("e+0", "e").replace("e+", "e")
 
@@ -563,6 +563,19 @@ def _convert_table(table: str, raw: _Raw) -> _Converted:
             missing[col.name] = np.ones(raw.n, dtype=bool)
             continue
         if col.name in reported:
+            columns[col.name] = _empty_column(col, raw.n)
+            missing[col.name] = np.ones(raw.n, dtype=bool)
+            continue
+        kind = getattr(raw.columns[source], "dtype", np.dtype(object)).kind
+        if kind in "mM" and col.dtype != "string":
+            # numpy counts durations as integers: nanoseconds would be read as days
+            what = "durations" if kind == "m" else "dates/times"
+            problems.append(
+                f"{w.label}, column {col.name}: holds {what} "
+                f"({raw.columns[source].dtype}); {_expected(col)} (days from the index start, "
+                "e.g. a pandas duration column as df[col].dt.days)"
+            )
+            reported.add(col.name)
             columns[col.name] = _empty_column(col, raw.n)
             missing[col.name] = np.ones(raw.n, dtype=bool)
             continue

@@ -42,6 +42,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: The scenario files' cap on replicates (``Scenario.replicates``): a run beyond it would
+#: write a scenario.resolved.yaml that does not validate.
+MAX_REPLICATES = 100_000
+
+
+def _replicates(text: str) -> int:
+    message = f"{text!r} is not allowed; expected a whole number from 1 to {MAX_REPLICATES:,}"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if not 1 <= value <= MAX_REPLICATES:
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
 def _seed(text: str) -> int:
     from hccsim.simulator.streams import MAX_SEED
 
@@ -135,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="simulate a scenario and write its run folder")
     p.add_argument("scenario", help="scenario YAML file (or the name of a shipped scenario)")
     p.add_argument(
-        "--replicates", type=_positive_int, help="number of replicates (default: the scenario's)"
+        "--replicates", type=_replicates, help="number of replicates (default: the scenario's)"
     )
     p.add_argument(
         "--seed", type=_seed, help="root seed (default: the scenario's, else drawn and recorded)"
@@ -236,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", help="scenario YAML file with treatment.arms (or a shipped name)")
     p.add_argument(
         "--replicates",
-        type=_positive_int,
+        type=_replicates,
         help="replicates, at least 2 (default: the scenario's, at least 2)",
     )
     p.add_argument("--seed", type=_seed, help="root seed (default: the scenario's, else drawn)")
@@ -344,9 +360,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def make_folder(out: Path) -> None:
+    """Create ``--out`` before any work (see ``studies.run.make_folder``)."""
+    from hccsim.simulator.studies.run import make_folder as make
+
+    make(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "out", None) == "":
+            raise InputError(
+                "--out: an empty path; give a folder, or leave --out out for the default"
+            )
         command = {
             "run": _run,
             "analyze": _analyze,
@@ -469,10 +496,20 @@ def _run(args) -> int:
                 f"run `hccsim analyze {out}` to write it)"
             )
         return 0
-    from hccsim.analysis.io import read_cohort
+    from hccsim.analysis.io import CohortInputError, read_cohort
     from hccsim.analysis.pipeline import analyse
 
-    tables, cut = _with_data_cut(read_cohort(out / "cohort"), sc)
+    try:
+        tables = read_cohort(out / "cohort")
+    except CohortInputError as exc:
+        # a part damaged since it was written (a resumed folder): the run's tables are not
+        # readable, so neither the report nor a resume can trust them
+        messages = [f"{out}: {m}" for m in exc.messages]
+        messages.append(
+            f"{out}: the run folder's tables cannot be read; start it again with --overwrite"
+        )
+        raise InputError(messages[0], messages) from None
+    tables, cut = _with_data_cut(tables, sc)
     done = analyse(
         tables,
         out,
@@ -536,6 +573,7 @@ def _analyze(args) -> int:
         raise InputError(
             f"--out {out}: already holds {', '.join(clash)}; use --overwrite to replace them"
         )
+    make_folder(out)
     try:
         tables = read_cohort(src)
         warnings = list(tables.warnings)
@@ -695,9 +733,11 @@ def _power(args) -> int:
         else (sc.seed if sc.seed is not None else draw_root_seed())
     )
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-power"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise InputError(f"--out {out}: exists and is not empty; use --overwrite to replace it")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     interactive = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
     bar = _progress_bar(interactive)
     t0 = time.monotonic()
@@ -760,6 +800,7 @@ def _sweep(args) -> int:
         raise InputError(f"--out {out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise InputError(f"--out {out}: exists and is not empty; use --overwrite to replace it")
+    make_folder(out)
     interactive = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
     bar = _progress_bar(interactive)
     t0 = time.monotonic()
@@ -813,6 +854,7 @@ def _compare(args) -> int:
         raise InputError(f"--out {out}: exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise InputError(f"--out {out}: exists and is not empty; use --overwrite to replace it")
+    make_folder(out)
     interactive = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
     bar = _progress_bar(interactive)
     t0 = time.monotonic()
@@ -921,6 +963,7 @@ def _calibrate(args) -> int:
                 "--check"
             )
         out = Path(args.out) if args.out else Path("calibration")
+        make_folder(out)
         with mapper(args.jobs, args.backend, args.scheduler) as run_map:
             done = commands.run_check(
                 targets_path=args.targets,
@@ -949,7 +992,7 @@ def _calibrate(args) -> int:
     if studies is not None or args.resamples is not None:
         raise InputError("--studies and --resamples are for --check; drop them when fitting")
     out = Path(args.out) if args.out else Path("results") / "calibration"
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     target = Path(args.params_out) if args.params_out else commands.params_file()
     with mapper(args.jobs, args.backend, args.scheduler) as run_map:
         done = commands.run_calibrate(

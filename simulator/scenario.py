@@ -1110,10 +1110,20 @@ def format_errors(exc: ValidationError, source: str) -> list[str]:
             path = _path(loc)
             out.append(f"{source}: {path}: {shorten(value)} is not allowed; {ctx['message']}")
             continue
-        if loc and loc[-1] == "[key]":  # a mapping key that is not text
+        if loc and loc[-1] == "[key]":  # a mapping key that is not text, or not of the form
             where = _path(loc[:-2])
+            if kind == "string_pattern_mismatch" and loc[:-2] == ("sweep", "grid"):
+                why = (
+                    "expected a dotted path into one of: "
+                    + ", ".join(SWEEP_SECTIONS)
+                    + " (e.g. observation.imaging_weeks)"
+                )
+            elif kind == "string_pattern_mismatch":
+                why = f"expected text of the form {ctx.get('pattern', '')}"
+            else:
+                why = "keys must be text"
             out.append(
-                f"{source}: {where or 'top level'}: key {shorten(loc[-2])} is not allowed; keys must be text"
+                f"{source}: {where or 'top level'}: key {shorten(loc[-2])} is not allowed; {why}"
             )
             continue
         path = _path(loc)

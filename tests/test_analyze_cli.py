@@ -84,6 +84,24 @@ def _edit_csv(path: Path, column: str, row: int, value: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _to_parquet(folder: Path, table: str, column: str, how: str) -> None:
+    """Replace ``<table>.csv`` by ``<table>.parquet`` with ``column`` made durations,
+    dates, or infinite in its third row."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.read_csv(folder / f"{table}.csv")
+    if how == "timedelta":
+        df[column] = pd.to_timedelta(df[column].fillna(0), unit="D")
+    elif how == "datetime":
+        df[column] = pd.Timestamp("2019-03-01") + pd.to_timedelta(df[column].fillna(0), unit="D")
+    else:
+        df[column] = df[column].astype(float)
+        df.loc[2, column] = np.inf
+    df.to_parquet(folder / f"{table}.parquet")
+    (folder / f"{table}.csv").unlink()
+
+
 def _drop_column(path: Path, column: str) -> None:
     lines = [line.split(",") for line in path.read_text().splitlines()]
     k = lines[0].index(column)
@@ -112,6 +130,21 @@ def _drop_column(path: Path, column: str) -> None:
             "missing table",
             lambda f: (f / "lines.csv").unlink(),
             ["lines"],
+        ),
+        (  # numpy counts durations as integers: nanoseconds were read as days, exit 0
+            "durations in parquet",
+            lambda f: _to_parquet(f, "patients", "last_follow_up_day", "timedelta"),
+            ["patients.parquet", "last_follow_up_day", "holds durations", "timedelta64"],
+        ),
+        (
+            "dates in parquet",
+            lambda f: _to_parquet(f, "patients", "entry_day", "datetime"),
+            ["patients.parquet", "entry_day", "holds dates/times", "datetime64"],
+        ),
+        (  # an infinite day used to end in an OverflowError traceback while writing the message
+            "infinite day in parquet",
+            lambda f: _to_parquet(f, "patients", "last_follow_up_day", "inf"),
+            ["patients.parquet", "last_follow_up_day", "inf"],
         ),
         (
             "empty folder",

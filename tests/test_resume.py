@@ -179,3 +179,19 @@ def test_medians_not_reached_survive_the_manifest_and_a_resume(tmp_path):
     )
     assert again.returncode == 0, again.stderr
     assert (part / "summary.json").read_text() == (whole / "summary.json").read_text()
+
+
+def test_a_part_damaged_since_the_run_is_refused_with_exit_2(scenario, reference, tmp_path):
+    """A resumed folder whose parquet part was damaged after it was written: the report
+    cannot read it; exit 2 with the part named and the way out (a traceback before)."""
+    import shutil
+
+    out = tmp_path / "damaged"
+    shutil.copytree(reference, out)
+    part = sorted((out / "cohort" / "patients").glob("part-*.parquet"))[0]
+    part.write_bytes(b"junk")
+    res = hccsim("run", str(scenario), "--out", str(out), "--resume", "--quiet")
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    assert f"patients/{part.name}: cannot be read as parquet" in res.stderr
+    assert "start it again with --overwrite" in res.stderr

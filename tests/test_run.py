@@ -147,8 +147,13 @@ def test_run_prints_where_results_are_and_headline_numbers(scenario_file, tmp_pa
         (["run", "no-such-file.yaml"], "no-such-file.yaml: no such file"),
         (
             ["run", "SCENARIO", "--replicates", "0"],
-            "'0' is not allowed; expected a whole number >= 1",
+            "'0' is not allowed; expected a whole number from 1 to 100,000",
         ),
+        (  # the scenario files' cap: a run beyond it wrote a resolved scenario that fails
+            ["run", "SCENARIO", "--replicates", "100001"],
+            "'100001' is not allowed; expected a whole number from 1 to 100,000",
+        ),
+        (["run", "SCENARIO", "--out", ""], "--out: an empty path"),
         (["run", "SCENARIO", "--seed", "-3"], "expected a whole number from 0 to"),
         (["run", "SCENARIO", "--jobs", "zero"], "expected a number of workers >= 1, or -1"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
@@ -171,6 +176,35 @@ def test_existing_output_folder_is_not_overwritten_silently(scenario_file, tmp_p
     res = hccsim("run", str(scenario_file), "--out", str(out), "--quiet", "--overwrite")
     assert res.returncode == 2 and "no provenance.json" in res.stderr
     assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "SCENARIO"],
+        ["power", "power_second_line_afp400"],
+        ["sweep", "sweep_imaging_interval"],
+        ["compare", "compare_after_lenvatinib"],
+        ["analyze", "EXAMPLE"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(
+    command, scenario_file, tmp_path
+):
+    """A path through a file: exit 2 with the folder named, before simulating (the sweep
+    used to fail after every point had been simulated, the others with a traceback)."""
+    from hccsim.analysis.io import example_cohort
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    subs = {"SCENARIO": str(scenario_file), "EXAMPLE": str(example_cohort())}
+    args = [subs.get(a, a) for a in command]
+    for out, why in ((blocker / "sub", "cannot create the folder"), (blocker, "not a folder")):
+        res = hccsim(*args, "--out", str(out), "--quiet")
+        assert res.returncode == 2, (command, out, res.stderr)
+        assert f"--out {out}: " in res.stderr and why in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr
 
 
 def test_shipped_scenarios_run_by_name(tmp_path):

@@ -191,8 +191,10 @@ class CompareResult:
         return self.values[arm][:, self.metrics.index(metric)]
 
     def difference(self, arm: str, metric: str) -> np.ndarray:
-        """Per replicate: ``arm`` minus the reference arm."""
-        return self.column(arm, metric) - self.column(self.reference, metric)
+        """Per replicate: ``arm`` minus the reference arm (NaN where both are infinite: a
+        median not reached in either arm; the summaries count those replicates apart)."""
+        with np.errstate(invalid="ignore"):
+            return self.column(arm, metric) - self.column(self.reference, metric)
 
 
 def simulate_compare(

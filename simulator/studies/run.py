@@ -398,6 +398,24 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def make_folder(out: Path) -> None:
+    """Create the output folder ``out`` (and its parents) and check that it takes files, so
+    that a folder that cannot be made (a path through a file, a read-only place) is refused
+    before any simulation rather than after it."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".hccsim-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise InputError(
+            f"--out {out}: cannot create the folder or write in it ({why}); choose another --out"
+        ) from None
+
+
 def prepare_folder(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
@@ -419,7 +437,7 @@ def prepare_folder(out: Path, overwrite: bool) -> None:
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
 
 
 def _read_manifest(out: Path) -> dict:
