@@ -515,6 +515,13 @@ def _check_relations(cols: dict[str, dict], prefix: str) -> list[str]:
             problems.append(
                 f"{prefix}table {table}, column {col}: after the patient's last follow-up: {_rows(after, frame)}"
             )
+    ae = cols["adverse_events"]
+    if len(ae["patient_id"]):
+        bad = ae["end_day"].astype(float) < ae["onset_day"].astype(float) - tol
+        if bad.any():
+            problems.append(
+                f"{prefix}table adverse_events, column end_day: before onset_day: {_rows(bad, ae)}"
+            )
     ln = cols["lines"]
     if len(ln["patient_id"]):
         start, end = ln["start_day"].astype(float), ln["end_day"].astype(float)

@@ -131,6 +131,11 @@ def _drop_column(path: Path, column: str) -> None:
             lambda f: (f / "lines.csv").unlink(),
             ["lines"],
         ),
+        (  # accepted before (lines were checked, adverse events not)
+            "adverse event ending before its onset",
+            lambda f: _edit_csv(f / "adverse_events.csv", "end_day", 2, "1"),
+            ["adverse_events", "end_day", "before onset_day"],
+        ),
         (  # numpy counts durations as integers: nanoseconds were read as days, exit 0
             "durations in parquet",
             lambda f: _to_parquet(f, "patients", "last_follow_up_day", "timedelta"),
