@@ -486,6 +486,10 @@ def _survival(cols, endpoints):
                        median_upper=_months(m.upper))  # fmt: skip
             at = survival_at(d, e, [mo * DAYS_PER_MONTH for mo in LANDMARK_MONTHS], ALPHA)
             for j, mo in enumerate(LANDMARK_MONTHS):
+                if at.times[j] > d.max() and at.survival[j] > 0:
+                    # follow-up ends before the landmark with the curve above 0: not estimable
+                    # (the curve would only carry its last value on, as lifelines does)
+                    continue
                 row[f"surv_{mo}m_pct"] = 100.0 * at.survival[j]
                 row[f"surv_{mo}m_lower"] = 100.0 * at.lower[j]
                 row[f"surv_{mo}m_upper"] = 100.0 * at.upper[j]
@@ -501,7 +505,8 @@ def _survival(cols, endpoints):
         "last follow-up; PFS: to progression (first PD scan of the index line) or death, TTP: to "
         "progression, with the censoring rules of docs/analysis.md. Kaplan-Meier medians with "
         "95% CIs by the log(-log) transform (Brookmeyer-Crowley); inf: not reached. 6- and "
-        "12-month survival (%) with pointwise log(-log) 95% CIs. RMST: restricted mean to 12 "
+        "12-month survival (%) with pointwise log(-log) 95% CIs, NaN when follow-up ends before "
+        "the landmark with the curve above 0. RMST: restricted mean to 12 "
         "months with a normal 95% CI (Greenwood-type variance); NaN when follow-up ends before "
         "12 months."
     )

@@ -626,3 +626,20 @@ def test_bad_input_is_refused(call, message):
         )
     with pytest.raises(ValueError, match=message):
         call(both)
+
+
+def test_a_landmark_beyond_follow_up_is_not_estimated():
+    """Follow-up ending at day 250 with the curve at 0.5: the 12-month survival is NaN (no one
+    at risk; the curve would carry 50% on), the 6-month one is estimated. A curve that has
+    reached 0 stays 0 at any later landmark. Exact values by hand."""
+    from hccsim.analysis.endpoints import Endpoint
+
+    censored_last = Endpoint(
+        "os", np.array([50.0, 100.0, 200.0, 250.0]), np.array([1, 0, 0, 0], bool)
+    )
+    dead_last = Endpoint("os", np.array([50.0, 100.0]), np.array([1, 1], bool))
+    frame = T._survival(None, [("os", "OS", censored_last), ("pfs", "PFS", dead_last)])
+    a, b = frame.set_index("endpoint").loc["os"], frame.set_index("endpoint").loc["pfs"]
+    assert a["surv_6m_pct"] == pytest.approx(75.0)  # 182.6 days: one death of four
+    assert math.isnan(a["surv_12m_pct"]) and math.isnan(a["surv_12m_lower"])
+    assert b["surv_12m_pct"] == 0.0
