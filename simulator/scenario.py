@@ -613,6 +613,17 @@ class Sweep(_Section):
                     path,
                     "expected a dotted path into one of: " + ", ".join(SWEEP_SECTIONS),
                 )
+        for path, values in self.grid.items():
+            seen = []
+            for v in values:
+                if any(v == w and isinstance(v, bool) == isinstance(w, bool) for w in seen):
+                    _refuse(
+                        "grid",
+                        path,
+                        f"lists the value {v!r} twice; give each value once (a repeated point "
+                        "is simulated again and shown twice)",
+                    )
+                seen.append(v)
         points = math.prod(len(v) for v in self.grid.values())
         if points > SWEEP_MAX_POINTS:
             _refuse(
