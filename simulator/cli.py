@@ -124,6 +124,13 @@ def _jobs(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not allowed; expected a number of workers >= 1, or -1 for all cores"
         )
+    from hccsim.simulator.studies.run import local_jobs_max
+
+    if value > local_jobs_max():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; expected at most {local_jobs_max()} workers on this "
+            f"machine ({os.cpu_count() or 1} cores), or -1 for all cores"
+        )
     return value
 
 

@@ -156,6 +156,10 @@ def test_run_prints_where_results_are_and_headline_numbers(scenario_file, tmp_pa
         (["run", "SCENARIO", "--out", ""], "--out: an empty path"),
         (["run", "SCENARIO", "--seed", "-3"], "expected a whole number from 0 to"),
         (["run", "SCENARIO", "--jobs", "zero"], "expected a number of workers >= 1, or -1"),
+        (  # tens of thousands of workers used to hang, exhausting the semaphores
+            ["run", "SCENARIO", "--jobs", "100000"],
+            "'100000' is not allowed; expected at most",
+        ),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )

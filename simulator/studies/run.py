@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import shutil
 import sys
@@ -244,6 +245,29 @@ def batches(n: int, size: int) -> list[tuple[int, int]]:
 
 
 # -- backends ---------------------------------------------------------------------------------
+def local_jobs_max() -> int:
+    """The most worker processes started on this machine: four per core (at least 8). More
+    only queue for the same cores, and tens of thousands exhaust the system's semaphores."""
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
+def _check_backend(jobs: int, backend: str, scheduler: str | None) -> None:
+    if backend not in BACKENDS:
+        raise InputError(
+            f"--backend {backend!r} is not allowed; expected one of: {', '.join(BACKENDS)}"
+        )
+    if backend == "loky" and scheduler:
+        raise InputError(
+            "--scheduler is for --backend dask; add --backend dask or drop --scheduler"
+        )
+    local = backend == "loky" or not scheduler
+    if local and jobs > local_jobs_max():
+        raise InputError(
+            f"--jobs {jobs} is not allowed; expected at most {local_jobs_max()} worker "
+            f"processes on this machine ({os.cpu_count() or 1} cores), or -1 for all cores"
+        )
+
+
 @contextmanager
 def executor(jobs: int = 1, backend: str = "loky", scheduler: str | None = None):
     """A function that maps :func:`simulate_task` over task tuples, yielding results in order.
@@ -257,15 +281,8 @@ def executor(jobs: int = 1, backend: str = "loky", scheduler: str | None = None)
     def calls(spec, tasks):
         return (delayed(guarded_task)(spec, r, a, b) for r, a, b in tasks)
 
-    if backend not in BACKENDS:
-        raise InputError(
-            f"--backend {backend!r} is not allowed; expected one of: {', '.join(BACKENDS)}"
-        )
+    _check_backend(jobs, backend, scheduler)
     if backend == "loky":
-        if scheduler:
-            raise InputError(
-                "--scheduler is for --backend dask; add --backend dask or drop --scheduler"
-            )
         if jobs == 1:
             yield lambda spec, tasks: (guarded_task(spec, r, a, b) for r, a, b in tasks)
         else:
@@ -289,15 +306,8 @@ def mapper(jobs: int = 1, backend: str = "loky", scheduler: str | None = None):
     that returns the results in order (``hccsim compare`` and ``hccsim sweep``)."""
     from joblib import Parallel, delayed, parallel_config
 
-    if backend not in BACKENDS:
-        raise InputError(
-            f"--backend {backend!r} is not allowed; expected one of: {', '.join(BACKENDS)}"
-        )
+    _check_backend(jobs, backend, scheduler)
     if backend == "loky":
-        if scheduler:
-            raise InputError(
-                "--scheduler is for --backend dask; add --backend dask or drop --scheduler"
-            )
         if jobs == 1:
             yield lambda fn, items: (fn(*args) for args in items)
         else:
