@@ -425,6 +425,14 @@ def _scenario_path(text: str) -> Path:
         shipped = _shipped_scenarios()
         if text in shipped:
             return shipped[text]
+        import difflib
+
+        near = difflib.get_close_matches(text, list(shipped), n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise InputError(
+            f"{text}: no such file, and not a shipped scenario; {hint}"
+            "`hccsim list scenarios` shows the shipped ones"
+        )
     return path
 
 

@@ -146,6 +146,11 @@ def test_run_prints_where_results_are_and_headline_numbers(scenario_file, tmp_pa
     [
         (["run", "no-such-file.yaml"], "no-such-file.yaml: no such file"),
         (
+            ["run", "natural_histry"],
+            "natural_histry: no such file, and not a shipped scenario; did you mean "
+            "'natural_history'?",
+        ),
+        (
             ["run", "SCENARIO", "--replicates", "0"],
             "'0' is not allowed; expected a whole number from 1 to 100,000",
         ),
