@@ -485,6 +485,20 @@ def _result(id_: str, inside: bool, z: float | None = 0.5, counted: bool = True)
     )  # fmt: skip
 
 
+def _report_provenance(resamples: int) -> dict:
+    """The provenance fields ``report.write`` reads, with made-up values."""
+    return {
+        "parameters": {"version": "v", "sha256": "0" * 64},
+        "targets": {"sha256": "1" * 64},
+        "seed": 1,
+        "resamples": resamples,
+        "pool": {"factor": 4.0, "minimum": 10},
+        "hccsim": "0",
+        "date": "today",
+        "seconds": 1.0,
+    }
+
+
 def _set(n_out: int, anchors_inside: bool = True) -> list:
     res = [_result(a, anchors_inside) for a in check.ANCHOR_REQUIRED]
     res += [_result(f"T.x{i}", i >= n_out) for i in range(17)]
@@ -555,16 +569,7 @@ def test_known_gaps_are_read_beside_the_targets_and_shown_with_the_misses(tmp_pa
 
     results = _set(2)
     verdict = check.verdict(results)
-    prov = {
-        "parameters": {"version": "v", "sha256": "0" * 64},
-        "targets": {"sha256": "1" * 64},
-        "seed": 1,
-        "resamples": 10,
-        "pool": {"factor": 4.0, "minimum": 10},
-        "hccsim": "0",
-        "date": "today",
-        "seconds": 1.0,
-    }
+    prov = _report_provenance(10)
     report.write(tmp_path / "out", results, verdict, prov, {}, (), {"T.x0": "no such mechanism"})
     md = (tmp_path / "out" / "report.md").read_text()
     misses = md.split("## Targets that do not pass")[1].split("## Figures")[0]
@@ -967,16 +972,7 @@ def test_medians_are_also_shown_on_the_survival_scale(tmp_path):
     assert res[hr.id].survival_mean is None
 
     results = list(res.values())
-    prov = {
-        "parameters": {"version": "v", "sha256": "0" * 64},
-        "targets": {"sha256": "1" * 64},
-        "seed": 1,
-        "resamples": 400,
-        "pool": {"factor": 4.0, "minimum": 10},
-        "hccsim": "0",
-        "date": "today",
-        "seconds": 1.0,
-    }
+    prov = _report_provenance(400)
     report.write(tmp_path / "out", results, check.verdict(results), prov, {}, (), {})
     md = (tmp_path / "out" / "report.md").read_text()
     section = md.split("## Medians on the survival scale")[1].split("## Figures")[0]

@@ -74,12 +74,6 @@ def pool_sizes(
     return {k: max(minimum, math.ceil(factor * n)) for k, n in published.items()}
 
 
-def _rounding(t: Target) -> float:
-    if t.extra.get("count") is not None:  # an exact count out of n
-        return 0.0
-    return 0.5 * 10.0 ** (-t.digits)
-
-
 def resample(
     targets: Sequence[Target],
     arm_pools: Mapping[tuple[str, str], Mapping],
@@ -136,7 +130,7 @@ def judge(targets: Sequence[Target], draws: Mapping[str, np.ndarray]) -> list[Re
         lo, hi = (float(x) for x in np.quantile(v, [0.025, 0.975]))
         mean = float(finite.mean())
         sd_sim = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
-        r = _rounding(t)
+        r = t.rounding
         sd = math.hypot(sd_sim, r)
         z = (t.value - mean) / sd if sd > 0 else (0.0 if t.value == mean else math.inf)
         inside = (lo - r) <= t.value <= (hi + r)

@@ -125,6 +125,15 @@ class StageResult:
     seconds: float
     per_target: dict[str, float] = field(default_factory=dict)
 
+    def record(self) -> dict:
+        """What a checkpoint keeps of a finished stage (replayed by :func:`calibrate`)."""
+        return {
+            "values": self.values,
+            "loss": self.loss,
+            "loss_start": self.loss_start,
+            "evaluations": self.evaluations,
+        }
+
 
 def _index_drug(t: Target) -> str:
     return "ramucirumab" if t.study == "anchor_study" else t.arms[0]
@@ -242,7 +251,7 @@ def distance(t: Target, arms: Mapping[str, Mapping]) -> float:
     if t.statistic == "median":
         e = arms[t.arms[0]][t.endpoint]
         day = t.value * DAYS_PER_MONTH
-        half = max(0.5 * 10.0 ** (-t.digits) * DAYS_PER_MONTH, MEDIAN_MIN_HALF_DAYS)
+        half = max(t.rounding * DAYS_PER_MONTH, MEDIAN_MIN_HALF_DAYS)
         before, after = pools.km_at(e, day - half), pools.km_at(e, day + half)
         # not the mean of the two: a scan-day drop from 0.95 to 0.3 would not sit at 0.5
         s = after if after > 0.5 else (before if before < 0.5 else 0.5)
@@ -389,12 +398,7 @@ def run_stage(
     )
     checkpoint.finish(
         stage.name,
-        {
-            "values": result.values,
-            "loss": result.loss,
-            "loss_start": loss_start,
-            "evaluations": result.evaluations,
-        },
+        result.record(),
     )
     return result
 
@@ -575,11 +579,6 @@ def run_safety(
     )
     checkpoint.finish(
         SAFETY_STAGE,
-        {
-            "values": result.values,
-            "loss": result.loss,
-            "loss_start": result.loss_start,
-            "evaluations": result.evaluations,
-        },
+        result.record(),
     )
     return result

@@ -102,6 +102,14 @@ class Target:
             return max(shown, 2)
         return shown
 
+    @property
+    def rounding(self) -> float:
+        """Half a unit of the published figure's last digit, on its own scale (0 for an exact
+        count out of n): how far the true value may lie from the printed one."""
+        if self.extra.get("count") is not None:
+            return 0.0
+        return 0.5 * 10.0 ** (-self.digits)
+
 
 def default_targets_path() -> Path:
     """``$HCCSIM_TARGETS``, else ``calibration/targets.yaml`` under the current directory (the
