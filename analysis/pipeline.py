@@ -19,6 +19,7 @@ import numpy as np
 
 from hccsim.analysis import summary as summary_mod
 from hccsim.analysis.frames import locate, patient_keys
+from hccsim.analysis.response import SD_MIN_DAYS
 from hccsim.analysis.schema import as_columns
 
 #: The metrics shown first in the report (all of summary.json is in the file itself).
@@ -94,13 +95,17 @@ def estimate_scan_interval(tables, default_days: float = 56.0) -> float:
     return float(np.median(gaps)) if len(gaps) else default_days
 
 
-def summarise_tables(tables, *, scan_interval_days: float, meta: dict) -> dict:
+def summarise_tables(
+    tables, *, scan_interval_days: float, meta: dict, sd_min_days: float = SD_MIN_DAYS
+) -> dict:
     """summary.json of cohort tables: the headline metrics of each replicate and their spread
     (DESIGN section 9)."""
     reps = replicate_ids(tables)
     per = [
         summary_mod.summarise_replicate(
-            select_replicates(tables, [r]), scan_interval_days=scan_interval_days
+            select_replicates(tables, [r]),
+            scan_interval_days=scan_interval_days,
+            sd_min_days=sd_min_days,
         )
         for r in reps
     ]
@@ -120,10 +125,13 @@ def analyse(
     max_replicates: int = 200,
     figures: bool = True,
     notes=(),
+    sd_min_days: float = SD_MIN_DAYS,
 ) -> Analysis:
     """Write the analysis outputs of ``tables`` into the folder ``out`` (created if needed).
 
     ``summary``: the run's summary.json content; when None it is computed here and written.
+    ``sd_min_days``: the minimum time after the start of the line at which stable disease
+    counts for best overall response.
     Figures need matplotlib (the ``figures`` extra); without it they are skipped with a note.
     """
     from hccsim.analysis import report
@@ -139,6 +147,7 @@ def analyse(
         summary = summarise_tables(
             tables,
             scan_interval_days=scan_interval_days,
+            sd_min_days=sd_min_days,
             meta={
                 "scenario": provenance.get("scenario", provenance.get("source", "")),
                 "seed": None,
@@ -157,10 +166,15 @@ def analyse(
         )
     if several:
         dfs = paper.study_tables(
-            tables, scan_interval_days=scan_interval_days, max_replicates=max_replicates
+            tables,
+            scan_interval_days=scan_interval_days,
+            max_replicates=max_replicates,
+            sd_min_days=sd_min_days,
         )
     else:
-        dfs = paper.cohort_tables(tables, scan_interval_days=scan_interval_days)
+        dfs = paper.cohort_tables(
+            tables, scan_interval_days=scan_interval_days, sd_min_days=sd_min_days
+        )
     for df in dfs.values():
         result.notes += [str(n) for n in df.attrs.get("problems", ())]
     result.dataframes = dfs
@@ -196,6 +210,7 @@ def analyse(
         "analysed": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "replicates analysed": str(min(len(reps), max_replicates)),
         "scan interval for the PFS missed-scan rule": f"{scan_interval_days:g} days",
+        "stable disease counts from": f"day {sd_min_days:g} of the line",
         "python": platform.python_version(),
     }
     result.report = report.write_report(

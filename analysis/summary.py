@@ -107,16 +107,19 @@ METRICS = (
 """Every metric but the per-term ``ae_any_<term>`` and ``ae_g3_<term>``, in report order."""
 
 
-def patient_endpoints(tables, *, scan_interval_days: float) -> dict:
+def patient_endpoints(
+    tables, *, scan_interval_days: float, sd_min_days: float = SD_MIN_DAYS
+) -> dict:
     """The per-patient results behind the headline metrics (one replicate's tables, or a
     batch of its patients): :class:`Endpoint` objects for OS, PFS and TTP, and arrays in
-    patients-table order for the rest."""
+    patients-table order for the rest. ``sd_min_days``: the minimum time after the start of
+    the line at which stable disease counts for best overall response."""
     out: dict = {"os": overall_survival(tables)}
     for crit, name in (("recist1.1", "recist"), ("mrecist", "mrecist")):
         out[f"pfs_{name}"] = progression_free_survival(
             tables, crit, scan_interval_days=scan_interval_days
         )
-        out[f"bor_{name}"] = best_responses(tables, crit, sd_min_days=SD_MIN_DAYS)
+        out[f"bor_{name}"] = best_responses(tables, crit, sd_min_days=sd_min_days)
     out["ttp_recist"] = time_to_progression(
         tables, "recist1.1", scan_interval_days=scan_interval_days
     )
@@ -242,9 +245,13 @@ def metrics_from_endpoints(endpoints: Mapping) -> dict[str, float]:
     return out
 
 
-def summarise_replicate(tables, *, scan_interval_days: float) -> dict[str, float]:
+def summarise_replicate(
+    tables, *, scan_interval_days: float, sd_min_days: float = SD_MIN_DAYS
+) -> dict[str, float]:
     """The headline metrics of one replicate's tables."""
-    return metrics_from_endpoints(patient_endpoints(tables, scan_interval_days=scan_interval_days))
+    return metrics_from_endpoints(
+        patient_endpoints(tables, scan_interval_days=scan_interval_days, sd_min_days=sd_min_days)
+    )
 
 
 def _finite_or_none(x: float) -> float | None:

@@ -57,7 +57,7 @@ from hccsim.analysis.endpoints import (
     time_to_progression,
 )
 from hccsim.analysis.frames import as_float, as_text, locate, one_replicate
-from hccsim.analysis.response import RESPONSES, best_responses, response_rates
+from hccsim.analysis.response import RESPONSES, SD_MIN_DAYS, best_responses, response_rates
 from hccsim.analysis.schema import as_columns
 from hccsim.analysis.summary import DAYS_PER_MONTH
 from hccsim.analysis.survival import (
@@ -429,11 +429,11 @@ def _discontinuation(cols):
 _CRITERIA = (("recist1.1", "RECIST 1.1"), ("mrecist", "mRECIST"))
 
 
-def _best_response(cols):
+def _best_response(cols, sd_min_days: float):
     rows = []
     n = len(cols["patients"]["patient_id"])
     for crit, name in _CRITERIA:
-        bor = best_responses(cols, crit)
+        bor = best_responses(cols, crit, sd_min_days=sd_min_days)
         for r in RESPONSES:
             c = int(np.count_nonzero(bor == r))
             rows.append({"criterion": name, "response": r, "n": c, "pct": _pct(c, n)})
@@ -446,8 +446,8 @@ def _best_response(cols):
                  "ci_upper": 100.0 * rate.ci_high}
             )  # fmt: skip
     note = (
-        f"Best overall response on the index line (SD at least 42 days after its start; no "
-        f"confirmation), percentages of all {n} patients (NE included). ORR: CR + PR; DCR: CR + "
+        f"Best overall response on the index line (SD at least {sd_min_days:g} days after its "
+        f"start; no confirmation), percentages of all {n} patients (NE included). ORR: CR + PR; DCR: CR + "
         "PR + SD; with exact Clopper-Pearson 95% CIs (percent)."
     )
     return _frame(
@@ -815,7 +815,28 @@ def _check_interval(value) -> float:
     return float(value)
 
 
-def _tables(cols, layout: _Layout, interval: float, study: bool, mixed_model: bool = True) -> dict:
+def _check_sd_min(value) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not value >= 0
+        or not math.isfinite(value)
+    ):
+        raise ValueError(
+            f"sd_min_days must be a number of days >= 0 (the minimum time after the start of "
+            f"the line at which stable disease counts, for example 42); got {value!r}"
+        )
+    return float(value)
+
+
+def _tables(
+    cols,
+    layout: _Layout,
+    interval: float,
+    study: bool,
+    mixed_model: bool = True,
+    sd_min_days: float = SD_MIN_DAYS,
+) -> dict:
     if not len(cols["patients"]["patient_id"]):
         raise ValueError("tables: the patients table has no rows for this replicate")
     endpoints = _endpoints(cols, interval)
@@ -823,7 +844,7 @@ def _tables(cols, layout: _Layout, interval: float, study: bool, mixed_model: bo
         "baseline": _baseline(cols, layout),
         "adverse_events": _adverse_events(cols, layout),
         "discontinuation": _discontinuation(cols),
-        "best_response": _best_response(cols),
+        "best_response": _best_response(cols, sd_min_days),
         "survival": _survival(cols, endpoints),
         "subgroups": _subgroups(cols, endpoints, study),
         "cox": _cox(cols, endpoints[0][2], study),
@@ -837,18 +858,24 @@ def _tables(cols, layout: _Layout, interval: float, study: bool, mixed_model: bo
     return out
 
 
-def cohort_tables(tables, *, scan_interval_days: float, replicate=None) -> dict:
+def cohort_tables(
+    tables, *, scan_interval_days: float, replicate=None, sd_min_days: float = SD_MIN_DAYS
+) -> dict:
     """The eight tables (:data:`TABLE_NAMES`) of one replicate (module docstring).
 
     ``tables``: the cohort tables (``patients``, ``lines``, ``assessments``, ``labs``,
     ``adverse_events``) as DataFrames, pyarrow Tables or mappings of arrays. With
     ``replicate=None`` they must hold one replicate (a real cohort); otherwise replicate
     ``replicate`` is analysed. ``scan_interval_days``: the scheduled interval between scans
-    (PFS censoring rules). Returns ``{name: DataFrame}`` in :data:`TABLE_NAMES` order.
+    (PFS censoring rules). ``sd_min_days``: the minimum time after the start of the line at
+    which a stable-disease visit counts for best overall response (the protocol's; RECIST 1.1
+    "in general not less than 6-8 weeks"). Returns ``{name: DataFrame}`` in
+    :data:`TABLE_NAMES` order.
     """
     interval = _check_interval(scan_interval_days)
+    sd_min = _check_sd_min(sd_min_days)
     cols = one_replicate(tables, NEEDED, replicate)
-    out = _tables(cols, _layout(cols), interval, study=False)
+    out = _tables(cols, _layout(cols), interval, study=False, sd_min_days=sd_min)
     rep = replicate
     if rep is None and len(cols["patients"]["replicate"]):
         rep = int(cols["patients"]["replicate"][0])
@@ -943,7 +970,12 @@ def _aggregate(frames: list, name: str):
 
 
 def study_tables(
-    tables, *, scan_interval_days: float, max_replicates: int = 200, albi_mixed_model: bool = False
+    tables,
+    *,
+    scan_interval_days: float,
+    max_replicates: int = 200,
+    albi_mixed_model: bool = False,
+    sd_min_days: float = SD_MIN_DAYS,
 ) -> dict:
     """The eight tables of a simulated study: each cell's mean and 95% range across replicates.
 
@@ -953,8 +985,10 @@ def study_tables(
     and sums per-replicate counts (``counts``, e.g. failed Cox fits). The ALBI mixed model
     (statsmodels, about 0.1 s per replicate: three times the rest of the analysis) is fitted
     only with ``albi_mixed_model=True``; the repeated-measures ANOVA always is.
+    ``sd_min_days`` as for :func:`cohort_tables`.
     """
     interval = _check_interval(scan_interval_days)
+    sd_min = _check_sd_min(sd_min_days)
     if (
         isinstance(max_replicates, bool)
         or not isinstance(max_replicates, numbers.Integral)
@@ -975,7 +1009,7 @@ def study_tables(
     layout = _layout(merged)
     if not isinstance(albi_mixed_model, bool):
         raise ValueError(f"albi_mixed_model must be True or False; got {albi_mixed_model!r}")
-    per = [_tables(p, layout, interval, True, albi_mixed_model) for p in parts]
+    per = [_tables(p, layout, interval, True, albi_mixed_model, sd_min) for p in parts]
     out = {}
     for name in TABLE_NAMES:
         df = _aggregate([t[name] for t in per], name)

@@ -88,6 +88,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _sd_weeks(text: str) -> float:
+    message = f"{text!r} is not allowed; expected a number of weeks from 0 to 52, e.g. 6"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if not 0 <= value <= 52:
+        raise argparse.ArgumentTypeError(message)
+    return value
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = [int(x) for x in text.split(",")]
@@ -215,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         help="planned weeks between scans, for the PFS rule on two missed scans (default: the "
         "run's imaging interval, else the median interval between recorded scans)",
+    )
+    p.add_argument(
+        "--sd-min-weeks",
+        type=_sd_weeks,
+        help="minimum weeks after the start of the line at which stable disease counts for best "
+        "overall response (default: the run's scenario, analysis.stable_disease_min_weeks, "
+        "else 6; 0: any visit after baseline)",
     )
     p.add_argument(
         "--max-replicates",
@@ -533,6 +551,7 @@ def _run(args) -> int:
         subtitle=sc.description.strip().splitlines()[0],
         provenance={**_provenance(out), **cut},
         summary=result.summary,
+        sd_min_days=sc.sd_min_days,
     )
     if not args.quiet:
         print(f"  report:         {done.report} (tables/, figures/)")
@@ -566,6 +585,7 @@ def _provenance(run_folder: Path) -> dict:
 def _analyze(args) -> int:
     from hccsim.analysis.io import CohortInputError, read_cohort
     from hccsim.analysis.pipeline import analyse, estimate_scan_interval
+    from hccsim.analysis.response import SD_MIN_DAYS
 
     src = Path(args.folder)
     if args.folder == "example" and not src.exists():
@@ -595,7 +615,7 @@ def _analyze(args) -> int:
     except CohortInputError as exc:
         messages = [f"{args.folder}: {m}" for m in exc.messages]
         raise InputError(messages[0], messages) from None
-    summary, interval, meta = None, None, {"source": str(src)}
+    summary, interval, sd_min, meta = None, None, None, {"source": str(src)}
     if run_folder is not None:
         import json
 
@@ -609,7 +629,7 @@ def _analyze(args) -> int:
             from hccsim.simulator import scenario as scenario_mod
 
             sc = scenario_mod.load(resolved)
-            interval = sc.imaging_interval_days
+            interval, sd_min = sc.imaging_interval_days, sc.sd_min_days
             tables, cut = _with_data_cut(tables, sc)
             meta = {**meta, **cut}
     if args.scan_interval_weeks:
@@ -617,6 +637,10 @@ def _analyze(args) -> int:
     how = "given" if args.scan_interval_weeks else "from the run's scenario"
     if interval is None:
         interval, how = estimate_scan_interval(tables), "median interval between recorded scans"
+    if args.sd_min_weeks is not None:
+        sd_min = 7.0 * args.sd_min_weeks
+    elif sd_min is None:
+        sd_min = SD_MIN_DAYS
     done = analyse(
         tables,
         out,
@@ -627,6 +651,7 @@ def _analyze(args) -> int:
         summary=summary,
         max_replicates=args.max_replicates,
         notes=warnings,
+        sd_min_days=sd_min,
     )
     if not args.quiet:
         m = done.summary["metrics"]

@@ -436,6 +436,12 @@ class Analysis(_Section):
         ge=1,
         le=10_000_000,
     )
+    stable_disease_min_weeks: float = _f(
+        6.0,
+        expected="a number of weeks from 0 to 52: the minimum time after the start of the line at which a stable-disease reading counts for best overall response (RECIST 1.1 leaves it to the protocol, 'in general not less than 6-8 weeks'), e.g. 6 (0: any visit after baseline)",
+        ge=0,
+        le=52,
+    )
 
 
 def _refuse(field: str, value: Any, message: str):
@@ -686,7 +692,8 @@ class Scenario(_Section):
         expected="a mapping with imaging_weeks, imaging_window_days, lab_weeks, labs_off_treatment, max_follow_up_months",
     )
     analysis: Analysis = _f(
-        Analysis(), expected="a mapping with data_cut_months or data_cut_events"
+        Analysis(),
+        expected="a mapping with data_cut_months, data_cut_events, stable_disease_min_weeks",
     )
     power: Power | None = _f(
         None,
@@ -770,6 +777,10 @@ class Scenario(_Section):
     @property
     def imaging_interval_days(self) -> float:
         return self.observation.imaging_weeks * DAYS_PER_WEEK
+
+    @property
+    def sd_min_days(self) -> float:
+        return self.analysis.stable_disease_min_weeks * DAYS_PER_WEEK
 
     @property
     def horizon_days(self) -> float:

@@ -27,6 +27,7 @@ from hccsim.analysis import tables as T
 from hccsim.analysis.endpoints import overall_survival, progression_free_survival
 from hccsim.analysis.response import best_responses
 from hccsim.analysis.summary import _quantile as summary_quantile
+from hccsim.analysis.summary import patient_endpoints
 from hccsim.analysis.survival import cox_binary_wald, km_median, km_median_ci, rmst, survival_at
 from tests.cohort_builders import cohort, patient
 
@@ -225,6 +226,29 @@ def test_survival_best_response_and_formatting_by_hand():
         0,
     ]
     assert ae.loc["any_ae", ["any_grade_n", "grade3plus_n"]].tolist() == [5, 0]
+
+
+def test_the_minimum_time_for_stable_disease_is_the_callers():
+    """Patient 0 reads SD on day 42 and PD on day 84: SD with the default 42 days (and with
+    0), PD when the protocol asks for SD at 60 days or later; the note says which rule ran."""
+    rows = {}
+    for sd_min in (None, 0.0, 60.0):
+        kw = {} if sd_min is None else {"sd_min_days": sd_min}
+        tabs = T.cohort_tables(tiny(), scan_interval_days=SCAN, **kw)
+        br = tabs["best_response"].set_index(["criterion", "response"]).loc["RECIST 1.1"]
+        rows[sd_min] = br["n"].tolist()
+        assert (
+            f"SD at least {42 if sd_min is None else sd_min:g} days"
+            in (tabs["best_response"].attrs["note"])
+        )
+    assert rows[None] == rows[0.0] == [1, 1, 2, 0, 1, 2, 4]  # CR PR SD PD NE, ORR, DCR
+    assert rows[60.0] == [1, 1, 1, 1, 1, 2, 3]
+    study = T.study_tables(tiny(), scan_interval_days=SCAN, sd_min_days=60.0)
+    br = study["best_response"].set_index(["criterion", "response"]).loc["RECIST 1.1"]
+    assert br["n"].tolist() == rows[60.0]
+    ep = patient_endpoints(tiny(), scan_interval_days=SCAN, sd_min_days=60.0)
+    assert ep["bor_recist"].tolist() == ["PD", "PR", "SD", "NE", "CR"]
+    assert patient_endpoints(tiny(), scan_interval_days=SCAN)["bor_recist"][0] == "SD"
 
 
 def test_dataframes_and_dicts_give_the_same_tables():
@@ -612,6 +636,9 @@ def test_write_tables_reads_back_equal(per_rep, study, tmp_path):
         (lambda t: T.study_tables(t, scan_interval_days=SCAN, max_replicates=0), "max_replicates must be"),
         (lambda t: T.study_tables({"patients": t["patients"]}, scan_interval_days=SCAN), "missing lines"),
         (lambda t: T.study_tables(t, scan_interval_days=SCAN, albi_mixed_model=1), "albi_mixed_model"),
+        (lambda t: T.cohort_tables(t, scan_interval_days=SCAN, replicate=0, sd_min_days=-1), "sd_min_days must be a number of days >= 0"),
+        (lambda t: T.study_tables(t, scan_interval_days=SCAN, sd_min_days=float("nan")), "sd_min_days must be"),
+        (lambda t: T.study_tables(t, scan_interval_days=SCAN, sd_min_days=True), "sd_min_days must be"),
         (lambda t: T.format_table(pd.DataFrame({"a": [1]})), r"attrs\['table'\]"),
         (lambda t: T.write_tables([], "x"), "dfs must map"),
     ],

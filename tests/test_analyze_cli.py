@@ -66,6 +66,27 @@ def test_a_runs_cohort_folder_gives_the_same_outputs(tmp_path):
     assert (out / "summary.json").read_text() == (run / "summary.json").read_text()
 
 
+def test_sd_min_weeks_sets_the_stable_disease_rule(tmp_path):
+    """--sd-min-weeks reaches the best-response table (with 52 weeks almost no SD is left) and
+    a value outside 0-52 exits 2 with the option's message."""
+    import pandas as pd
+
+    def sd_count(*extra):
+        out = tmp_path / f"out{len(extra)}"
+        res = hccsim("analyze", "example", "--out", str(out), "--quiet", *extra)
+        assert res.returncode == 0, res.stderr
+        t = pd.read_csv(out / "tables" / "best_response.csv")
+        return int(t[(t.criterion == "RECIST 1.1") & (t.response == "SD")]["n"].iloc[0])
+
+    default, late = sd_count(), sd_count("--sd-min-weeks", "52")
+    assert default > late
+    bad = hccsim("analyze", "example", "--out", str(tmp_path / "bad"), "--sd-min-weeks", "-1")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--sd-min-weeks: '-1' is not allowed; expected a number of weeks from 0 to 52" in (
+        bad.stderr
+    )
+
+
 def _broken(tmp_path: Path, change) -> Path:
     folder = tmp_path / "cohort"
     shutil.copytree(example_cohort(), folder)

@@ -131,7 +131,9 @@ def pool_task(path: str, arm: str, size: int, seed: int, overrides, start: int, 
     cut = asc.analysis.data_cut_months
     if cut is not None:
         tables = data_cut(tables, cut * DAYS_PER_MONTH)
-    ep = patient_endpoints(tables, scan_interval_days=asc.imaging_interval_days)
+    ep = patient_endpoints(
+        tables, scan_interval_days=asc.imaging_interval_days, sd_min_days=asc.sd_min_days
+    )
     pt, ln = tables["patients"], tables["lines"]
     ids = np.asarray(pt["patient_id"], dtype=np.int64)
     index_line = np.asarray(pt["index_line"], dtype=np.int64)

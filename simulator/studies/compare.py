@@ -120,7 +120,9 @@ def _rmst_months(durations: np.ndarray, events: np.ndarray, tau: float) -> float
 def arm_metrics(tables: dict, sc: Scenario, drugs: list[str], ep: dict | None = None) -> dict:
     """One arm's metrics in one replicate (tables already at the data cut)."""
     if ep is None:
-        ep = patient_endpoints(tables, scan_interval_days=sc.imaging_interval_days)
+        ep = patient_endpoints(
+            tables, scan_interval_days=sc.imaging_interval_days, sd_min_days=sc.sd_min_days
+        )
     base = metrics_from_endpoints(ep)
     out = {k: base[k] for k in BASE_METRICS}
     tau = (sc.compare.rmst_months if sc.compare else 12.0) * DAYS_PER_MONTH
@@ -164,7 +166,9 @@ def compare_replicate(sc: Scenario, seed: int, replicate: int, keep_km: bool) ->
         )
         if cut is not None:
             tables = data_cut(tables, cut * DAYS_PER_MONTH)
-        ep = patient_endpoints(tables, scan_interval_days=sc.imaging_interval_days)
+        ep = patient_endpoints(
+            tables, scan_interval_days=sc.imaging_interval_days, sd_min_days=sc.sd_min_days
+        )
         km = None
         if keep_km:
             km = {e: (ep[e].durations, ep[e].events) for e in RMST_ENDPOINTS}

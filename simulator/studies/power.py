@@ -150,7 +150,7 @@ def _rate(tables: dict, sc: Scenario) -> tuple[int, int]:
     p = sc.power
     if p.endpoint.startswith("orr"):
         crit = "mrecist" if p.endpoint.endswith("mrecist") else "recist1.1"
-        bor = best_responses(tables, crit)
+        bor = best_responses(tables, crit, sd_min_days=sc.sd_min_days)
         return int(np.isin(bor, ("CR", "PR")).sum()), len(bor)
     # Landmark PFS rate: progression-free and followed at the landmark = success; progression
     # or death before it = failure; censored before it = not evaluable (left out).

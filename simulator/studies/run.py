@@ -602,7 +602,11 @@ def run(
                 schema.validate(tables, where=f"replicate {r}, patients {a}-{b - 1}")
                 writer.add(tables)
                 seen = tables if cut is None else data_cut(tables, cut)
-                endpoints.append(patient_endpoints(seen, scan_interval_days=interval))
+                endpoints.append(
+                    patient_endpoints(
+                        seen, scan_interval_days=interval, sd_min_days=resolved.sd_min_days
+                    )
+                )
                 if b == size:
                     writer.commit()
                     writer = None

@@ -207,7 +207,11 @@ def summary_replicate(sc: Scenario, seed: int, replicate: int, names: list[str])
     for tables in replicate_tables(sc, seed, replicate):
         if cut is not None:
             tables = data_cut(tables, cut * DAYS_PER_MONTH)
-        parts.append(patient_endpoints(tables, scan_interval_days=sc.imaging_interval_days))
+        parts.append(
+            patient_endpoints(
+                tables, scan_interval_days=sc.imaging_interval_days, sd_min_days=sc.sd_min_days
+            )
+        )
     metrics = metrics_from_endpoints(concat_endpoints(parts))
     # An ae_* term that never occurred is absent; summarise counts it 0.
     return {m: metrics[m] for m in names if m in metrics}
