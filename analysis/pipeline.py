@@ -19,7 +19,7 @@ import numpy as np
 
 from hccsim.analysis import summary as summary_mod
 from hccsim.analysis.frames import locate, patient_keys
-from hccsim.analysis.response import SD_MIN_DAYS
+from hccsim.analysis.response import ResponseRule, as_response_rule
 from hccsim.analysis.schema import as_columns
 
 #: The metrics shown first in the report (all of summary.json is in the file itself).
@@ -96,7 +96,7 @@ def estimate_scan_interval(tables, default_days: float = 56.0) -> float:
 
 
 def summarise_tables(
-    tables, *, scan_interval_days: float, meta: dict, sd_min_days: float = SD_MIN_DAYS
+    tables, *, scan_interval_days: float, meta: dict, response_rule: ResponseRule | None = None
 ) -> dict:
     """summary.json of cohort tables: the headline metrics of each replicate and their spread
     (DESIGN section 9)."""
@@ -105,7 +105,7 @@ def summarise_tables(
         summary_mod.summarise_replicate(
             select_replicates(tables, [r]),
             scan_interval_days=scan_interval_days,
-            sd_min_days=sd_min_days,
+            response_rule=response_rule,
         )
         for r in reps
     ]
@@ -125,13 +125,12 @@ def analyse(
     max_replicates: int = 200,
     figures: bool = True,
     notes=(),
-    sd_min_days: float = SD_MIN_DAYS,
+    response_rule: ResponseRule | None = None,
 ) -> Analysis:
     """Write the analysis outputs of ``tables`` into the folder ``out`` (created if needed).
 
     ``summary``: the run's summary.json content; when None it is computed here and written.
-    ``sd_min_days``: the minimum time after the start of the line at which stable disease
-    counts for best overall response.
+    ``response_rule``: how best overall response is read (None: SD from 42 days, unconfirmed).
     Figures need matplotlib (the ``figures`` extra); without it they are skipped with a note.
     """
     from hccsim.analysis import report
@@ -147,7 +146,7 @@ def analyse(
         summary = summarise_tables(
             tables,
             scan_interval_days=scan_interval_days,
-            sd_min_days=sd_min_days,
+            response_rule=response_rule,
             meta={
                 "scenario": provenance.get("scenario", provenance.get("source", "")),
                 "seed": None,
@@ -169,11 +168,11 @@ def analyse(
             tables,
             scan_interval_days=scan_interval_days,
             max_replicates=max_replicates,
-            sd_min_days=sd_min_days,
+            response_rule=response_rule,
         )
     else:
         dfs = paper.cohort_tables(
-            tables, scan_interval_days=scan_interval_days, sd_min_days=sd_min_days
+            tables, scan_interval_days=scan_interval_days, response_rule=response_rule
         )
     for df in dfs.values():
         result.notes += [str(n) for n in df.attrs.get("problems", ())]
@@ -210,7 +209,7 @@ def analyse(
         "analysed": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "replicates analysed": str(min(len(reps), max_replicates)),
         "scan interval for the PFS missed-scan rule": f"{scan_interval_days:g} days",
-        "stable disease counts from": f"day {sd_min_days:g} of the line",
+        "best overall response": as_response_rule(response_rule).describe(),
         "python": platform.python_version(),
     }
     result.report = report.write_report(

@@ -339,6 +339,52 @@ class Rate:
     alpha: float
 
 
+@dataclass(frozen=True)
+class ResponseRule:
+    """How a line's best overall response is read (module docstring): stable disease counts
+    from ``sd_min_days`` after the start of the line (the protocol's minimum interval, RECIST
+    1.1 "in general not less than 6-8 weeks"; 0: any visit after baseline), and with
+    ``confirm`` a CR or PR needs a later visit at least ``CONFIRM_MIN_DAYS`` after it with the
+    same or a better response (RECIST 1.1: required where response is the primary endpoint of
+    a non-randomised trial; many randomised trials also report confirmed responses)."""
+
+    sd_min_days: float = SD_MIN_DAYS
+    confirm: bool = False
+
+    def __post_init__(self) -> None:
+        v = self.sd_min_days
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v < math.inf:
+            raise ValueError(
+                "sd_min_days must be a number of days >= 0 (the minimum time after the start "
+                f"of the line at which stable disease counts, for example 42); got {v!r}"
+            )
+        if not isinstance(self.confirm, bool):
+            raise ValueError(f"confirm must be True or False; got {self.confirm!r}")
+        object.__setattr__(self, "sd_min_days", float(v))
+
+    def describe(self) -> str:
+        """The rule in words, for table notes and report provenance."""
+        conf = (
+            f"CR/PR confirmed at least {CONFIRM_MIN_DAYS:g} days later"
+            if self.confirm
+            else "no confirmation"
+        )
+        return f"SD at least {self.sd_min_days:g} days after its start; {conf}"
+
+    def best(self, tables, criterion: Criterion):
+        """:func:`best_responses` of ``tables`` under this rule."""
+        return best_responses(tables, criterion, sd_min_days=self.sd_min_days, confirm=self.confirm)
+
+
+def as_response_rule(rule) -> ResponseRule:
+    """``rule`` itself, or the default rule for None; anything else is refused."""
+    if rule is None:
+        return ResponseRule()
+    if not isinstance(rule, ResponseRule):
+        raise ValueError(f"response_rule must be a ResponseRule (or None); got {rule!r}")
+    return rule
+
+
 def _check_alpha(alpha) -> float:
     a = float(alpha) if isinstance(alpha, numbers.Real) else math.nan
     if not 0.0 < a < 1.0:

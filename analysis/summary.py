@@ -63,7 +63,7 @@ from hccsim.analysis.endpoints import (
     progression_free_survival,
     time_to_progression,
 )
-from hccsim.analysis.response import RESPONSES, SD_MIN_DAYS, afp_response, best_responses
+from hccsim.analysis.response import RESPONSES, ResponseRule, afp_response, as_response_rule
 from hccsim.analysis.schema import as_columns
 from hccsim.analysis.survival import cox_binary_hr, km_median
 
@@ -108,18 +108,19 @@ METRICS = (
 
 
 def patient_endpoints(
-    tables, *, scan_interval_days: float, sd_min_days: float = SD_MIN_DAYS
+    tables, *, scan_interval_days: float, response_rule: ResponseRule | None = None
 ) -> dict:
     """The per-patient results behind the headline metrics (one replicate's tables, or a
     batch of its patients): :class:`Endpoint` objects for OS, PFS and TTP, and arrays in
-    patients-table order for the rest. ``sd_min_days``: the minimum time after the start of
-    the line at which stable disease counts for best overall response."""
+    patients-table order for the rest. ``response_rule``: how best overall response is read
+    (None: SD from 42 days, unconfirmed)."""
+    rule = as_response_rule(response_rule)
     out: dict = {"os": overall_survival(tables)}
     for crit, name in (("recist1.1", "recist"), ("mrecist", "mrecist")):
         out[f"pfs_{name}"] = progression_free_survival(
             tables, crit, scan_interval_days=scan_interval_days
         )
-        out[f"bor_{name}"] = best_responses(tables, crit, sd_min_days=sd_min_days)
+        out[f"bor_{name}"] = rule.best(tables, crit)
     out["ttp_recist"] = time_to_progression(
         tables, "recist1.1", scan_interval_days=scan_interval_days
     )
@@ -246,11 +247,13 @@ def metrics_from_endpoints(endpoints: Mapping) -> dict[str, float]:
 
 
 def summarise_replicate(
-    tables, *, scan_interval_days: float, sd_min_days: float = SD_MIN_DAYS
+    tables, *, scan_interval_days: float, response_rule: ResponseRule | None = None
 ) -> dict[str, float]:
     """The headline metrics of one replicate's tables."""
     return metrics_from_endpoints(
-        patient_endpoints(tables, scan_interval_days=scan_interval_days, sd_min_days=sd_min_days)
+        patient_endpoints(
+            tables, scan_interval_days=scan_interval_days, response_rule=response_rule
+        )
     )
 
 

@@ -57,7 +57,12 @@ from hccsim.analysis.endpoints import (
     time_to_progression,
 )
 from hccsim.analysis.frames import as_float, as_text, locate, one_replicate
-from hccsim.analysis.response import RESPONSES, SD_MIN_DAYS, best_responses, response_rates
+from hccsim.analysis.response import (
+    RESPONSES,
+    ResponseRule,
+    as_response_rule,
+    response_rates,
+)
 from hccsim.analysis.schema import as_columns
 from hccsim.analysis.summary import DAYS_PER_MONTH
 from hccsim.analysis.survival import (
@@ -429,11 +434,11 @@ def _discontinuation(cols):
 _CRITERIA = (("recist1.1", "RECIST 1.1"), ("mrecist", "mRECIST"))
 
 
-def _best_response(cols, sd_min_days: float):
+def _best_response(cols, rule: ResponseRule):
     rows = []
     n = len(cols["patients"]["patient_id"])
     for crit, name in _CRITERIA:
-        bor = best_responses(cols, crit, sd_min_days=sd_min_days)
+        bor = rule.best(cols, crit)
         for r in RESPONSES:
             c = int(np.count_nonzero(bor == r))
             rows.append({"criterion": name, "response": r, "n": c, "pct": _pct(c, n)})
@@ -446,8 +451,7 @@ def _best_response(cols, sd_min_days: float):
                  "ci_upper": 100.0 * rate.ci_high}
             )  # fmt: skip
     note = (
-        f"Best overall response on the index line (SD at least {sd_min_days:g} days after its "
-        f"start; no confirmation), percentages of all {n} patients (NE included). ORR: CR + PR; DCR: CR + "
+        f"Best overall response on the index line ({rule.describe()}), percentages of all {n} patients (NE included). ORR: CR + PR; DCR: CR + "
         "PR + SD; with exact Clopper-Pearson 95% CIs (percent)."
     )
     return _frame(
@@ -815,28 +819,15 @@ def _check_interval(value) -> float:
     return float(value)
 
 
-def _check_sd_min(value) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not value >= 0
-        or not math.isfinite(value)
-    ):
-        raise ValueError(
-            f"sd_min_days must be a number of days >= 0 (the minimum time after the start of "
-            f"the line at which stable disease counts, for example 42); got {value!r}"
-        )
-    return float(value)
-
-
 def _tables(
     cols,
     layout: _Layout,
     interval: float,
     study: bool,
     mixed_model: bool = True,
-    sd_min_days: float = SD_MIN_DAYS,
+    rule: ResponseRule | None = None,
 ) -> dict:
+    rule = as_response_rule(rule)
     if not len(cols["patients"]["patient_id"]):
         raise ValueError("tables: the patients table has no rows for this replicate")
     endpoints = _endpoints(cols, interval)
@@ -844,7 +835,7 @@ def _tables(
         "baseline": _baseline(cols, layout),
         "adverse_events": _adverse_events(cols, layout),
         "discontinuation": _discontinuation(cols),
-        "best_response": _best_response(cols, sd_min_days),
+        "best_response": _best_response(cols, rule),
         "survival": _survival(cols, endpoints),
         "subgroups": _subgroups(cols, endpoints, study),
         "cox": _cox(cols, endpoints[0][2], study),
@@ -859,7 +850,7 @@ def _tables(
 
 
 def cohort_tables(
-    tables, *, scan_interval_days: float, replicate=None, sd_min_days: float = SD_MIN_DAYS
+    tables, *, scan_interval_days: float, replicate=None, response_rule: ResponseRule | None = None
 ) -> dict:
     """The eight tables (:data:`TABLE_NAMES`) of one replicate (module docstring).
 
@@ -867,15 +858,15 @@ def cohort_tables(
     ``adverse_events``) as DataFrames, pyarrow Tables or mappings of arrays. With
     ``replicate=None`` they must hold one replicate (a real cohort); otherwise replicate
     ``replicate`` is analysed. ``scan_interval_days``: the scheduled interval between scans
-    (PFS censoring rules). ``sd_min_days``: the minimum time after the start of the line at
-    which a stable-disease visit counts for best overall response (the protocol's; RECIST 1.1
-    "in general not less than 6-8 weeks"). Returns ``{name: DataFrame}`` in
+    (PFS censoring rules). ``response_rule``: how best overall response is read
+    (:class:`~hccsim.analysis.response.ResponseRule`; None: SD from 42 days, unconfirmed).
+    Returns ``{name: DataFrame}`` in
     :data:`TABLE_NAMES` order.
     """
     interval = _check_interval(scan_interval_days)
-    sd_min = _check_sd_min(sd_min_days)
+    rule = as_response_rule(response_rule)
     cols = one_replicate(tables, NEEDED, replicate)
-    out = _tables(cols, _layout(cols), interval, study=False, sd_min_days=sd_min)
+    out = _tables(cols, _layout(cols), interval, study=False, rule=rule)
     rep = replicate
     if rep is None and len(cols["patients"]["replicate"]):
         rep = int(cols["patients"]["replicate"][0])
@@ -975,7 +966,7 @@ def study_tables(
     scan_interval_days: float,
     max_replicates: int = 200,
     albi_mixed_model: bool = False,
-    sd_min_days: float = SD_MIN_DAYS,
+    response_rule: ResponseRule | None = None,
 ) -> dict:
     """The eight tables of a simulated study: each cell's mean and 95% range across replicates.
 
@@ -985,10 +976,10 @@ def study_tables(
     and sums per-replicate counts (``counts``, e.g. failed Cox fits). The ALBI mixed model
     (statsmodels, about 0.1 s per replicate: three times the rest of the analysis) is fitted
     only with ``albi_mixed_model=True``; the repeated-measures ANOVA always is.
-    ``sd_min_days`` as for :func:`cohort_tables`.
+    ``response_rule`` as for :func:`cohort_tables`.
     """
     interval = _check_interval(scan_interval_days)
-    sd_min = _check_sd_min(sd_min_days)
+    rule = as_response_rule(response_rule)
     if (
         isinstance(max_replicates, bool)
         or not isinstance(max_replicates, numbers.Integral)
@@ -1009,7 +1000,7 @@ def study_tables(
     layout = _layout(merged)
     if not isinstance(albi_mixed_model, bool):
         raise ValueError(f"albi_mixed_model must be True or False; got {albi_mixed_model!r}")
-    per = [_tables(p, layout, interval, True, albi_mixed_model, sd_min) for p in parts]
+    per = [_tables(p, layout, interval, True, albi_mixed_model, rule) for p in parts]
     out = {}
     for name in TABLE_NAMES:
         df = _aggregate([t[name] for t in per], name)

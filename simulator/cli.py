@@ -235,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
         "else 6; 0: any visit after baseline)",
     )
     p.add_argument(
+        "--confirm-responses",
+        choices=("yes", "no"),
+        help="whether a CR or PR needs a confirming scan at least 4 weeks later to count for "
+        "best overall response (default: the run's scenario, analysis.confirm_responses, "
+        "else no)",
+    )
+    p.add_argument(
         "--max-replicates",
         type=_positive_int,
         default=200,
@@ -551,7 +558,7 @@ def _run(args) -> int:
         subtitle=sc.description.strip().splitlines()[0],
         provenance={**_provenance(out), **cut},
         summary=result.summary,
-        sd_min_days=sc.sd_min_days,
+        response_rule=sc.response_rule,
     )
     if not args.quiet:
         print(f"  report:         {done.report} (tables/, figures/)")
@@ -585,7 +592,7 @@ def _provenance(run_folder: Path) -> dict:
 def _analyze(args) -> int:
     from hccsim.analysis.io import CohortInputError, read_cohort
     from hccsim.analysis.pipeline import analyse, estimate_scan_interval
-    from hccsim.analysis.response import SD_MIN_DAYS
+    from hccsim.analysis.response import ResponseRule
 
     src = Path(args.folder)
     if args.folder == "example" and not src.exists():
@@ -615,7 +622,7 @@ def _analyze(args) -> int:
     except CohortInputError as exc:
         messages = [f"{args.folder}: {m}" for m in exc.messages]
         raise InputError(messages[0], messages) from None
-    summary, interval, sd_min, meta = None, None, None, {"source": str(src)}
+    summary, interval, rule, meta = None, None, None, {"source": str(src)}
     if run_folder is not None:
         import json
 
@@ -629,7 +636,7 @@ def _analyze(args) -> int:
             from hccsim.simulator import scenario as scenario_mod
 
             sc = scenario_mod.load(resolved)
-            interval, sd_min = sc.imaging_interval_days, sc.sd_min_days
+            interval, rule = sc.imaging_interval_days, sc.response_rule
             tables, cut = _with_data_cut(tables, sc)
             meta = {**meta, **cut}
     if args.scan_interval_weeks:
@@ -637,10 +644,12 @@ def _analyze(args) -> int:
     how = "given" if args.scan_interval_weeks else "from the run's scenario"
     if interval is None:
         interval, how = estimate_scan_interval(tables), "median interval between recorded scans"
-    if args.sd_min_weeks is not None:
-        sd_min = 7.0 * args.sd_min_weeks
-    elif sd_min is None:
-        sd_min = SD_MIN_DAYS
+    rule = rule or ResponseRule()
+    if args.sd_min_weeks is not None or args.confirm_responses is not None:
+        rule = ResponseRule(
+            rule.sd_min_days if args.sd_min_weeks is None else 7.0 * args.sd_min_weeks,
+            rule.confirm if args.confirm_responses is None else args.confirm_responses == "yes",
+        )
     done = analyse(
         tables,
         out,
@@ -651,7 +660,7 @@ def _analyze(args) -> int:
         summary=summary,
         max_replicates=args.max_replicates,
         notes=warnings,
-        sd_min_days=sd_min,
+        response_rule=rule,
     )
     if not args.quiet:
         m = done.summary["metrics"]

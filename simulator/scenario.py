@@ -442,6 +442,10 @@ class Analysis(_Section):
         ge=0,
         le=52,
     )
+    confirm_responses: bool = _f(
+        False,
+        expected="true or false: whether a CR or PR counts for best overall response only when a scan at least 4 weeks later confirms it (RECIST 1.1: required where response is the primary endpoint of a non-randomised trial)",
+    )
 
 
 def _refuse(field: str, value: Any, message: str):
@@ -693,7 +697,7 @@ class Scenario(_Section):
     )
     analysis: Analysis = _f(
         Analysis(),
-        expected="a mapping with data_cut_months, data_cut_events, stable_disease_min_weeks",
+        expected="a mapping with data_cut_months, data_cut_events, stable_disease_min_weeks, confirm_responses",
     )
     power: Power | None = _f(
         None,
@@ -779,8 +783,12 @@ class Scenario(_Section):
         return self.observation.imaging_weeks * DAYS_PER_WEEK
 
     @property
-    def sd_min_days(self) -> float:
-        return self.analysis.stable_disease_min_weeks * DAYS_PER_WEEK
+    def response_rule(self):
+        """How best overall response is read (``analysis`` section)."""
+        from hccsim.analysis.response import ResponseRule
+
+        a = self.analysis
+        return ResponseRule(a.stable_disease_min_weeks * DAYS_PER_WEEK, a.confirm_responses)
 
     @property
     def horizon_days(self) -> float:

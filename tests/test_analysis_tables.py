@@ -25,7 +25,7 @@ from lifelines.statistics import logrank_test
 from hccsim.analysis import liver, safety, scores
 from hccsim.analysis import tables as T
 from hccsim.analysis.endpoints import overall_survival, progression_free_survival
-from hccsim.analysis.response import best_responses
+from hccsim.analysis.response import ResponseRule, best_responses
 from hccsim.analysis.summary import _quantile as summary_quantile
 from hccsim.analysis.summary import patient_endpoints
 from hccsim.analysis.survival import cox_binary_wald, km_median, km_median_ci, rmst, survival_at
@@ -233,8 +233,8 @@ def test_the_minimum_time_for_stable_disease_is_the_callers():
     0), PD when the protocol asks for SD at 60 days or later; the note says which rule ran."""
     rows = {}
     for sd_min in (None, 0.0, 60.0):
-        kw = {} if sd_min is None else {"sd_min_days": sd_min}
-        tabs = T.cohort_tables(tiny(), scan_interval_days=SCAN, **kw)
+        rule = None if sd_min is None else ResponseRule(sd_min)
+        tabs = T.cohort_tables(tiny(), scan_interval_days=SCAN, response_rule=rule)
         br = tabs["best_response"].set_index(["criterion", "response"]).loc["RECIST 1.1"]
         rows[sd_min] = br["n"].tolist()
         assert (
@@ -243,12 +243,31 @@ def test_the_minimum_time_for_stable_disease_is_the_callers():
         )
     assert rows[None] == rows[0.0] == [1, 1, 2, 0, 1, 2, 4]  # CR PR SD PD NE, ORR, DCR
     assert rows[60.0] == [1, 1, 1, 1, 1, 2, 3]
-    study = T.study_tables(tiny(), scan_interval_days=SCAN, sd_min_days=60.0)
+    study = T.study_tables(tiny(), scan_interval_days=SCAN, response_rule=ResponseRule(60.0))
     br = study["best_response"].set_index(["criterion", "response"]).loc["RECIST 1.1"]
     assert br["n"].tolist() == rows[60.0]
-    ep = patient_endpoints(tiny(), scan_interval_days=SCAN, sd_min_days=60.0)
+    ep = patient_endpoints(tiny(), scan_interval_days=SCAN, response_rule=ResponseRule(60.0))
     assert ep["bor_recist"].tolist() == ["PD", "PR", "SD", "NE", "CR"]
     assert patient_endpoints(tiny(), scan_interval_days=SCAN)["bor_recist"][0] == "SD"
+
+
+@pytest.mark.parametrize("confirm", [False, True])
+def test_best_response_under_a_rule_equals_pandas(sim, confirm):
+    """Confirmed or not, the table counts what ``best_responses`` gives under the same rule,
+    and confirmation can only move responders to SD or PD."""
+    t = one(sim)
+    rule = ResponseRule(confirm=confirm)
+    df = T.cohort_tables(t, scan_interval_days=SCAN, response_rule=rule)["best_response"]
+    df = df.set_index(["criterion", "response"])
+    assert ("CR/PR confirmed" in df.attrs["note"]) == confirm
+    for crit, name in (("recist1.1", "RECIST 1.1"), ("mrecist", "mRECIST")):
+        bor = best_responses(t, crit, confirm=confirm)
+        counts = pd.Series(bor).value_counts()
+        for r in ("CR", "PR", "SD", "PD", "NE"):
+            assert df.loc[(name, r), "n"] == counts.get(r, 0)
+        if confirm:
+            plain = best_responses(t, crit)
+            assert np.isin(plain[np.isin(bor, ("CR", "PR"))], ("CR", "PR")).all()
 
 
 def test_dataframes_and_dicts_give_the_same_tables():
@@ -636,9 +655,11 @@ def test_write_tables_reads_back_equal(per_rep, study, tmp_path):
         (lambda t: T.study_tables(t, scan_interval_days=SCAN, max_replicates=0), "max_replicates must be"),
         (lambda t: T.study_tables({"patients": t["patients"]}, scan_interval_days=SCAN), "missing lines"),
         (lambda t: T.study_tables(t, scan_interval_days=SCAN, albi_mixed_model=1), "albi_mixed_model"),
-        (lambda t: T.cohort_tables(t, scan_interval_days=SCAN, replicate=0, sd_min_days=-1), "sd_min_days must be a number of days >= 0"),
-        (lambda t: T.study_tables(t, scan_interval_days=SCAN, sd_min_days=float("nan")), "sd_min_days must be"),
-        (lambda t: T.study_tables(t, scan_interval_days=SCAN, sd_min_days=True), "sd_min_days must be"),
+        (lambda t: T.cohort_tables(t, scan_interval_days=SCAN, replicate=0, response_rule=ResponseRule(-1)), "sd_min_days must be a number of days >= 0"),
+        (lambda t: T.study_tables(t, scan_interval_days=SCAN, response_rule=ResponseRule(float("nan"))), "sd_min_days must be"),
+        (lambda t: T.study_tables(t, scan_interval_days=SCAN, response_rule=ResponseRule(True)), "sd_min_days must be"),
+        (lambda t: T.study_tables(t, scan_interval_days=SCAN, response_rule=ResponseRule(confirm=1)), "confirm must be True or False"),
+        (lambda t: T.study_tables(t, scan_interval_days=SCAN, response_rule=42), "response_rule must be a ResponseRule"),
         (lambda t: T.format_table(pd.DataFrame({"a": [1]})), r"attrs\['table'\]"),
         (lambda t: T.write_tables([], "x"), "dfs must map"),
     ],

@@ -71,15 +71,17 @@ def test_sd_min_weeks_sets_the_stable_disease_rule(tmp_path):
     a value outside 0-52 exits 2 with the option's message."""
     import pandas as pd
 
-    def sd_count(*extra):
-        out = tmp_path / f"out{len(extra)}"
+    def count(response, *extra):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
         res = hccsim("analyze", "example", "--out", str(out), "--quiet", *extra)
         assert res.returncode == 0, res.stderr
         t = pd.read_csv(out / "tables" / "best_response.csv")
-        return int(t[(t.criterion == "RECIST 1.1") & (t.response == "SD")]["n"].iloc[0])
+        return int(t[(t.criterion == "mRECIST") & (t.response == response)]["n"].iloc[0])
 
-    default, late = sd_count(), sd_count("--sd-min-weeks", "52")
-    assert default > late
+    assert count("SD") > count("SD", "--sd-min-weeks", "52")
+    # confirmation: the example's mRECIST responders include unconfirmed ones
+    assert count("ORR") > count("ORR", "--confirm-responses", "yes")
+    assert count("ORR") == count("ORR", "--confirm-responses", "no")
     bad = hccsim("analyze", "example", "--out", str(tmp_path / "bad"), "--sd-min-weeks", "-1")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--sd-min-weeks: '-1' is not allowed; expected a number of weeks from 0 to 52" in (

@@ -132,7 +132,7 @@ def pool_task(path: str, arm: str, size: int, seed: int, overrides, start: int, 
     if cut is not None:
         tables = data_cut(tables, cut * DAYS_PER_MONTH)
     ep = patient_endpoints(
-        tables, scan_interval_days=asc.imaging_interval_days, sd_min_days=asc.sd_min_days
+        tables, scan_interval_days=asc.imaging_interval_days, response_rule=asc.response_rule
     )
     pt, ln = tables["patients"], tables["lines"]
     ids = np.asarray(pt["patient_id"], dtype=np.int64)

@@ -121,7 +121,7 @@ def arm_metrics(tables: dict, sc: Scenario, drugs: list[str], ep: dict | None = 
     """One arm's metrics in one replicate (tables already at the data cut)."""
     if ep is None:
         ep = patient_endpoints(
-            tables, scan_interval_days=sc.imaging_interval_days, sd_min_days=sc.sd_min_days
+            tables, scan_interval_days=sc.imaging_interval_days, response_rule=sc.response_rule
         )
     base = metrics_from_endpoints(ep)
     out = {k: base[k] for k in BASE_METRICS}
@@ -167,7 +167,7 @@ def compare_replicate(sc: Scenario, seed: int, replicate: int, keep_km: bool) ->
         if cut is not None:
             tables = data_cut(tables, cut * DAYS_PER_MONTH)
         ep = patient_endpoints(
-            tables, scan_interval_days=sc.imaging_interval_days, sd_min_days=sc.sd_min_days
+            tables, scan_interval_days=sc.imaging_interval_days, response_rule=sc.response_rule
         )
         km = None
         if keep_km:

@@ -27,7 +27,6 @@ from hccsim.analysis.endpoints import (
     overall_survival,
     progression_free_survival,
 )
-from hccsim.analysis.response import best_responses
 from hccsim.simulator.records import concat
 from hccsim.simulator.scenario import Scenario
 from hccsim.simulator.studies.run import batches, build_spec, simulate_task
@@ -150,7 +149,7 @@ def _rate(tables: dict, sc: Scenario) -> tuple[int, int]:
     p = sc.power
     if p.endpoint.startswith("orr"):
         crit = "mrecist" if p.endpoint.endswith("mrecist") else "recist1.1"
-        bor = best_responses(tables, crit, sd_min_days=sc.sd_min_days)
+        bor = sc.response_rule.best(tables, crit)
         return int(np.isin(bor, ("CR", "PR")).sum()), len(bor)
     # Landmark PFS rate: progression-free and followed at the landmark = success; progression
     # or death before it = failure; censored before it = not evaluable (left out).

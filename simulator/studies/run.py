@@ -604,7 +604,7 @@ def run(
                 seen = tables if cut is None else data_cut(tables, cut)
                 endpoints.append(
                     patient_endpoints(
-                        seen, scan_interval_days=interval, sd_min_days=resolved.sd_min_days
+                        seen, scan_interval_days=interval, response_rule=resolved.response_rule
                     )
                 )
                 if b == size:

@@ -209,7 +209,7 @@ def summary_replicate(sc: Scenario, seed: int, replicate: int, names: list[str])
             tables = data_cut(tables, cut * DAYS_PER_MONTH)
         parts.append(
             patient_endpoints(
-                tables, scan_interval_days=sc.imaging_interval_days, sd_min_days=sc.sd_min_days
+                tables, scan_interval_days=sc.imaging_interval_days, response_rule=sc.response_rule
             )
         )
     metrics = metrics_from_endpoints(concat_endpoints(parts))
