@@ -47,15 +47,26 @@ def _positive_int(text: str) -> int:
 MAX_REPLICATES = 100_000
 
 
-def _replicates(text: str) -> int:
-    message = f"{text!r} is not allowed; expected a whole number from 1 to {MAX_REPLICATES:,}"
+def _whole_number(text: str, low: int, high: int) -> int:
+    message = f"{text!r} is not allowed; expected a whole number from {low:,} to {high:,}"
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(message) from None
-    if not 1 <= value <= MAX_REPLICATES:
+    if not low <= value <= high:
         raise argparse.ArgumentTypeError(message)
     return value
+
+
+def _replicates(text: str) -> int:
+    return _whole_number(text, 1, MAX_REPLICATES)
+
+
+def _power_replicates(text: str) -> int:
+    """``hccsim power --replicates``: the bounds of the scenario files' ``power.replicates``."""
+    from hccsim.simulator.scenario import POWER_REPLICATES
+
+    return _whole_number(text, *POWER_REPLICATES)
 
 
 def _seed(text: str) -> int:
@@ -238,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--replicates",
-        type=_positive_int,
+        type=_power_replicates,
         help="simulated trials per size (default: the scenario's)",
     )
     p.add_argument(

@@ -454,6 +454,8 @@ ENDPOINTS = (
     "pfs_rate_recist",
     "pfs_rate_mrecist",
 )
+#: The bounds of ``power.replicates`` (and of ``hccsim power --replicates``).
+POWER_REPLICATES = (10, 1_000_000)
 TESTS = ("logrank", "stratified_logrank", "cox_wald", "rmst", "one_sample_logrank", "binomial")
 
 
@@ -476,9 +478,11 @@ class Power(_Section):
     )
     replicates: int = _f(
         1000,
-        expected="a whole number of replicates from 10 to 1,000,000, e.g. 1000",
-        ge=10,
-        le=1_000_000,
+        expected="a whole number of replicates from {:,} to {:,}, e.g. 1000".format(
+            *POWER_REPLICATES
+        ),
+        ge=POWER_REPLICATES[0],
+        le=POWER_REPLICATES[1],
     )
     target_power: float = _f(
         0.8, expected="a power between 0.5 and 0.99, e.g. 0.8", ge=0.5, le=0.99

@@ -195,7 +195,9 @@ def test_power_command_writes_its_outputs(tmp_path):
     [
         (["--sample-sizes", "100,50"], "increasing whole numbers"),
         (["--target-power", "1.5"], "between 0.5 and 0.99"),
-        (["--replicates", "0"], "whole number >= 1"),
+        # the bounds of power.replicates, refused by the option before any work
+        (["--replicates", "5"], "'5' is not allowed; expected a whole number from 10 to 1,000,000"),
+        (["--replicates", "1000001"], "'1000001' is not allowed; expected a whole number from 10"),
     ],
 )
 def test_bad_power_options_exit_2(tmp_path, args, message):
