@@ -638,15 +638,17 @@ class Sweep(_Section):
         if self.metrics is not None:
             from hccsim.analysis.summary import METRICS
 
+            # A name missing its unit (os_median) is matched against the names without it.
+            names = {m.removesuffix("_months"): m for m in METRICS} | {m: m for m in METRICS}
             for m in self.metrics:
                 if m not in METRICS and not m.startswith(("ae_any_", "ae_g3_")):
-                    hint = difflib.get_close_matches(m, METRICS, n=1)
+                    hint = difflib.get_close_matches(m, names, n=1)
                     _refuse(
                         "metrics",
                         m,
                         "not a summary metric; expected names such as os_median_months, "
                         "pfs_recist_median_months, orr_mrecist (README lists them all)"
-                        + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                        + (f" (did you mean {names[hint[0]]!r}?)" if hint else ""),
                     )
         return self
 
