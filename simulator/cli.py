@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import time
 import traceback
@@ -25,6 +26,13 @@ REPORT_MAX_PATIENTS = 200_000
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Text that starts like a negative number (-30,60, -1e3) is a value for the option's
+        # own check, not an unknown option (no option starts with a digit): argparse's pattern
+        # takes only -30 and -0.5, and "--sample-sizes -30,60" got "expected one argument".
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
     def error(self, message: str):  # exit 2 with our own wording, never a traceback
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"hccsim: error: {message}\n")

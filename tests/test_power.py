@@ -194,6 +194,9 @@ def test_power_command_writes_its_outputs(tmp_path):
     ("args", "message"),
     [
         (["--sample-sizes", "100,50"], "increasing whole numbers"),
+        # a value starting with '-' used to get argparse's "expected one argument"
+        (["--sample-sizes", "-30,60"], "'-30,60' is not allowed; expected increasing whole"),
+        (["--sample-sizes=-30,60"], "'-30,60' is not allowed; expected increasing whole"),
         (["--target-power", "1.5"], "between 0.5 and 0.99"),
         # the bounds of power.replicates, refused by the option before any work
         (["--replicates", "5"], "'5' is not allowed; expected a whole number from 10 to 1,000,000"),
