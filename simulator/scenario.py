@@ -315,7 +315,8 @@ class Randomisation(_Section):
     )
     stratify_by: list[Literal[STRATIFICATION_FACTORS]] = _f(
         [],
-        expected="a list of stratification factors from: " + ", ".join(STRATIFICATION_FACTORS),
+        expected="a list of up to 4 stratification factors from: "
+        + ", ".join(STRATIFICATION_FACTORS),
         max_length=4,
     )
 
