@@ -518,6 +518,15 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 1
+    if sc.analysis.data_cut_events is not None:
+        print(
+            f"hccsim: note: {path}: analysis.data_cut_events: {sc.analysis.data_cut_events} is "
+            "not applied by hccsim run (hccsim power applies it); every replicate is analysed "
+            "with all its follow-up",
+            file=sys.stderr,
+        )
+    elif result.cut_not_reached:
+        _cut_note(path, sc, [f"{result.cut_not_reached} of {result.replicates} replicates"])
     if not args.quiet:
         print(_headline(result))
     size = result.summary["n"] * min(result.summary["replicates"], 200)
@@ -556,6 +565,26 @@ def _run(args) -> int:
     if not args.quiet:
         print(f"  report:         {done.report} (tables/, figures/)")
     return 0
+
+
+def _cut_note(path: Path, sc, counts: list[str]) -> None:
+    """Say on stderr (a note, not an error) that the scenario's data cut was not reached in
+    ``counts`` (e.g. "2 of 3 replicates") and what was analysed instead."""
+    a = sc.analysis
+    if a.data_cut_months is not None:
+        cut = f"analysis.data_cut_months: {a.data_cut_months:g}"
+        why = (
+            "the simulated follow-up, observation.max_follow_up_months "
+            f"{sc.observation.max_follow_up_months:g}, ended before it with patients alive"
+        )
+    else:
+        cut = f"analysis.data_cut_events: {a.data_cut_events}"
+        why = "fewer events in the whole simulated follow-up"
+    print(
+        f"hccsim: note: {path}: {cut} not reached in {', '.join(counts)} ({why}); these are "
+        "analysed with all their follow-up",
+        file=sys.stderr,
+    )
 
 
 def _with_data_cut(tables, sc) -> tuple[dict, dict]:
@@ -783,6 +812,18 @@ def _power(args) -> int:
         backend=args.backend,
         scheduler=args.scheduler,
     )
+    missed = results[:, :, power_mod.FIELDS.index("cut_not_reached")].sum(axis=0)
+    if missed.any():
+        trials = len(results)
+        _cut_note(
+            path,
+            sc,
+            [
+                f"{k:.0f} of {trials} trials at n={n}"
+                for n, k in zip(sc.power.sample_sizes, missed, strict=True)
+                if k
+            ],
+        )
     rows = power_mod.summarise_power(sc, results)
     resolved = sc.resolved(seed)
     (out / "scenario.resolved.yaml").write_text(resolved.to_yaml())
