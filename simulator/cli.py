@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import time
 import traceback
@@ -25,6 +26,13 @@ REPORT_MAX_PATIENTS = 200_000
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Text that starts like a negative number (-30,60, -1e3) is a value for the option's
+        # own check, not an unknown option (no option starts with a digit): argparse's pattern
+        # takes only -30 and -0.5, and "--sample-sizes -30,60" got "expected one argument".
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
     def error(self, message: str):  # exit 2 with our own wording, never a traceback
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"hccsim: error: {message}\n")
@@ -47,15 +55,26 @@ def _positive_int(text: str) -> int:
 MAX_REPLICATES = 100_000
 
 
-def _replicates(text: str) -> int:
-    message = f"{text!r} is not allowed; expected a whole number from 1 to {MAX_REPLICATES:,}"
+def _whole_number(text: str, low: int, high: int) -> int:
+    message = f"{text!r} is not allowed; expected a whole number from {low:,} to {high:,}"
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(message) from None
-    if not 1 <= value <= MAX_REPLICATES:
+    if not low <= value <= high:
         raise argparse.ArgumentTypeError(message)
     return value
+
+
+def _replicates(text: str) -> int:
+    return _whole_number(text, 1, MAX_REPLICATES)
+
+
+def _power_replicates(text: str) -> int:
+    """``hccsim power --replicates``: the bounds of the scenario files' ``power.replicates``."""
+    from hccsim.simulator.scenario import POWER_REPLICATES
+
+    return _whole_number(text, *POWER_REPLICATES)
 
 
 def _seed(text: str) -> int:
@@ -263,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--replicates",
-        type=_positive_int,
+        type=_power_replicates,
         help="simulated trials per size (default: the scenario's)",
     )
     p.add_argument(
@@ -524,6 +543,15 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 1
+    if sc.analysis.data_cut_events is not None:
+        print(
+            f"hccsim: note: {path}: analysis.data_cut_events: {sc.analysis.data_cut_events} is "
+            "not applied by hccsim run (hccsim power applies it); every replicate is analysed "
+            "with all its follow-up",
+            file=sys.stderr,
+        )
+    elif result.cut_not_reached:
+        _cut_note(path, sc, [f"{result.cut_not_reached} of {result.replicates} replicates"])
     if not args.quiet:
         print(_headline(result))
     size = result.summary["n"] * min(result.summary["replicates"], 200)
@@ -563,6 +591,26 @@ def _run(args) -> int:
     if not args.quiet:
         print(f"  report:         {done.report} (tables/, figures/)")
     return 0
+
+
+def _cut_note(path: Path, sc, counts: list[str]) -> None:
+    """Say on stderr (a note, not an error) that the scenario's data cut was not reached in
+    ``counts`` (e.g. "2 of 3 replicates") and what was analysed instead."""
+    a = sc.analysis
+    if a.data_cut_months is not None:
+        cut = f"analysis.data_cut_months: {a.data_cut_months:g}"
+        why = (
+            "the simulated follow-up, observation.max_follow_up_months "
+            f"{sc.observation.max_follow_up_months:g}, ended before it with patients alive"
+        )
+    else:
+        cut = f"analysis.data_cut_events: {a.data_cut_events}"
+        why = "fewer events in the whole simulated follow-up"
+    print(
+        f"hccsim: note: {path}: {cut} not reached in {', '.join(counts)} ({why}); these are "
+        "analysed with all their follow-up",
+        file=sys.stderr,
+    )
 
 
 def _with_data_cut(tables, sc) -> tuple[dict, dict]:
@@ -798,6 +846,18 @@ def _power(args) -> int:
         backend=args.backend,
         scheduler=args.scheduler,
     )
+    missed = results[:, :, power_mod.FIELDS.index("cut_not_reached")].sum(axis=0)
+    if missed.any():
+        trials = len(results)
+        _cut_note(
+            path,
+            sc,
+            [
+                f"{k:.0f} of {trials} trials at n={n}"
+                for n, k in zip(sc.power.sample_sizes, missed, strict=True)
+                if k
+            ],
+        )
     rows = power_mod.summarise_power(sc, results)
     resolved = sc.resolved(seed)
     (out / "scenario.resolved.yaml").write_text(resolved.to_yaml())

@@ -315,7 +315,8 @@ class Randomisation(_Section):
     )
     stratify_by: list[Literal[STRATIFICATION_FACTORS]] = _f(
         [],
-        expected="a list of stratification factors from: " + ", ".join(STRATIFICATION_FACTORS),
+        expected="a list of up to 4 stratification factors from: "
+        + ", ".join(STRATIFICATION_FACTORS),
         max_length=4,
     )
 
@@ -464,6 +465,8 @@ ENDPOINTS = (
     "pfs_rate_recist",
     "pfs_rate_mrecist",
 )
+#: The bounds of ``power.replicates`` (and of ``hccsim power --replicates``).
+POWER_REPLICATES = (10, 1_000_000)
 TESTS = ("logrank", "stratified_logrank", "cox_wald", "rmst", "one_sample_logrank", "binomial")
 
 
@@ -486,9 +489,11 @@ class Power(_Section):
     )
     replicates: int = _f(
         1000,
-        expected="a whole number of replicates from 10 to 1,000,000, e.g. 1000",
-        ge=10,
-        le=1_000_000,
+        expected="a whole number of replicates from {:,} to {:,}, e.g. 1000".format(
+            *POWER_REPLICATES
+        ),
+        ge=POWER_REPLICATES[0],
+        le=POWER_REPLICATES[1],
     )
     target_power: float = _f(
         0.8, expected="a power between 0.5 and 0.99, e.g. 0.8", ge=0.5, le=0.99
@@ -644,15 +649,17 @@ class Sweep(_Section):
         if self.metrics is not None:
             from hccsim.analysis.summary import METRICS
 
+            # A name missing its unit (os_median) is matched against the names without it.
+            names = {m.removesuffix("_months"): m for m in METRICS} | {m: m for m in METRICS}
             for m in self.metrics:
                 if m not in METRICS and not m.startswith(("ae_any_", "ae_g3_")):
-                    hint = difflib.get_close_matches(m, METRICS, n=1)
+                    hint = difflib.get_close_matches(m, names, n=1)
                     _refuse(
                         "metrics",
                         m,
                         "not a summary metric; expected names such as os_median_months, "
                         "pfs_recist_median_months, orr_mrecist (README lists them all)"
-                        + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                        + (f" (did you mean {names[hint[0]]!r}?)" if hint else ""),
                     )
         return self
 

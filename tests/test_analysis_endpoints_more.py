@@ -24,6 +24,7 @@ from hccsim.analysis.endpoints import (
     data_cut_at_events,
     disease_control_4w,
     duration_of_response,
+    followed_beyond,
     landmark,
     line_group,
     overall_survival,
@@ -532,6 +533,22 @@ def test_data_cut_at_the_last_death_and_beyond():
     assert math.isnan(cut.calendar_day)
     assert cut.n_events == 4
     assert cut.tables is tables
+
+
+def test_followed_beyond_a_calendar_cut():
+    """Follow-up ends on calendar days 100, 57, 414 (patient 2, alive), 51 and 228: a cut on
+    day 414 or later is not reached (nobody is followed beyond it, patient 2 is alive at the
+    end of follow-up); once everyone has died, a late cut loses nothing."""
+    tables = _deaths_cohort()
+    assert followed_beyond(tables, 413.0) == (True, True)
+    assert followed_beyond(tables, 414.0) == (False, True)
+    assert followed_beyond(tables, 10_000.0) == (False, True)
+    dead = _valid(
+        patient(0, last_fu=100.0, death=True),
+        patient(1, last_fu=50.0, death=True),
+    )  # calendar ends 100 and 57
+    assert followed_beyond(dead, 99.0) == (True, False)
+    assert followed_beyond(dead, 100.0) == (False, False)
 
 
 def test_data_cut_at_events_with_tied_calendar_days():

@@ -20,6 +20,7 @@ import pytest
 
 from hccsim.analysis.survival import logrank_many
 from hccsim.simulator import trial
+from hccsim.simulator.cli import main
 from hccsim.simulator.records import concat
 from hccsim.simulator.scenario import loads
 from hccsim.simulator.studies import power as power_mod
@@ -188,14 +189,58 @@ def test_power_command_writes_its_outputs(tmp_path):
     assert (out / "figures" / "power_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert "data:image/png;base64," in (out / "report.html").read_text()
     assert "Schoenfeld" in res.stdout
+    assert res.stderr == ""  # its data cut (36 months) is reached: no note
+
+
+UNREACHED = """
+name: power-cut-check
+description: A data cut that 20 or 40 patients followed for 12 months never reach.
+seed: 5
+population: {preset: second_line_post_sorafenib}
+cohort: {size: 40}
+treatment:
+  arms:
+    - {name: placebo, sequence: [placebo]}
+    - {name: cabozantinib, sequence: [cabozantinib]}
+observation: {max_follow_up_months: 12}
+power: {sample_sizes: [20, 40], replicates: 10}
+"""
+
+
+@pytest.mark.parametrize(
+    ("cut", "why"),
+    [
+        ("data_cut_events: 500", "fewer events in the whole simulated follow-up"),
+        (
+            "data_cut_months: 100",
+            "the simulated follow-up, observation.max_follow_up_months 12, ended before it "
+            "with patients alive",
+        ),
+    ],
+)
+def test_a_data_cut_that_is_not_reached_gets_a_note(cut, why, tmp_path, capsys):
+    """Each trial is analysed with all its follow-up, as before, and the note says so (it
+    used to say nothing)."""
+    path = tmp_path / "cut.yaml"
+    path.write_text(UNREACHED + f"analysis: {{{cut}}}\n")
+    assert main(["power", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert capsys.readouterr().err == (
+        f"hccsim: note: {path}: analysis.{cut} not reached in 10 of 10 trials at n=20, 10 of "
+        f"10 trials at n=40 ({why}); these are analysed with all their follow-up\n"
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--sample-sizes", "100,50"], "increasing whole numbers"),
+        # a value starting with '-' used to get argparse's "expected one argument"
+        (["--sample-sizes", "-30,60"], "'-30,60' is not allowed; expected increasing whole"),
+        (["--sample-sizes=-30,60"], "'-30,60' is not allowed; expected increasing whole"),
         (["--target-power", "1.5"], "between 0.5 and 0.99"),
-        (["--replicates", "0"], "whole number >= 1"),
+        # the bounds of power.replicates, refused by the option before any work
+        (["--replicates", "5"], "'5' is not allowed; expected a whole number from 10 to 1,000,000"),
+        (["--replicates", "1000001"], "'1000001' is not allowed; expected a whole number from 10"),
     ],
 )
 def test_bad_power_options_exit_2(tmp_path, args, message):

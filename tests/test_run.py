@@ -216,6 +216,45 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_any_work(
         assert "Traceback" not in res.stderr
 
 
+CUT_NOTE = (
+    "not reached in {k} of {n} replicates (the simulated follow-up, "
+    "observation.max_follow_up_months 24, ended before it with patients alive); these are "
+    "analysed with all their follow-up"
+)
+
+
+@pytest.mark.parametrize(
+    ("analysis", "note"),
+    [
+        # everyone enters on day 0 and is followed for 24 months at most
+        ("data_cut_months: 30", "analysis.data_cut_months: 30 " + CUT_NOTE.format(k=2, n=2)),
+        ("data_cut_months: 20", None),  # reached: no note
+        (
+            "data_cut_events: 500",
+            "analysis.data_cut_events: 500 is not applied by hccsim run (hccsim power applies "
+            "it); every replicate is analysed with all its follow-up",
+        ),
+    ],
+)
+def test_a_data_cut_that_is_not_reached_gets_a_note(analysis, note, tmp_path, capsys):
+    """The run goes on (status 0) with a note on stderr; it used to say nothing."""
+    path = tmp_path / "cut.yaml"
+    path.write_text(SMALL.replace("replicates: 3", "replicates: 2") + f"analysis: {{{analysis}}}\n")
+    assert main(["run", str(path), "--out", str(tmp_path / "o"), "--quiet", "--no-report"]) == 0
+    assert capsys.readouterr().err == (f"hccsim: note: {path}: {note}\n" if note else "")
+
+
+def test_a_resumed_run_counts_the_replicates_kept_in_its_note(tmp_path, capsys):
+    path = tmp_path / "cut.yaml"
+    path.write_text(SMALL + "analysis: {data_cut_months: 30}\n")
+    args = ["run", str(path), "--out", str(tmp_path / "o"), "--quiet", "--no-report"]
+    assert main([*args, "--replicates", "1"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0  # replicate 0 kept, 1 and 2 simulated
+    note = f"hccsim: note: {path}: analysis.data_cut_months: 30 " + CUT_NOTE.format(k=3, n=3)
+    assert capsys.readouterr().err == note + "\n"
+
+
 def test_shipped_scenarios_run_by_name(tmp_path):
     out = tmp_path / "o"
     assert (

@@ -86,6 +86,24 @@ def test_every_grid_point_is_validated_when_the_file_is_loaded():
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("os_median", "os_median_months"),  # used to suggest cycles_median
+        ("pfs_recist_median", "pfs_recist_median_months"),
+        ("cycle_median", "cycles_median"),
+    ],
+)
+def test_a_mistyped_metric_suggests_the_metric_meant(name, meant):
+    with pytest.raises(InputError) as err:
+        _scenario(IMAGING[:-1] + f", metrics: [{name}]}}")
+    assert str(err.value) == (
+        f"test.yaml: sweep.metrics: {name!r} is not allowed; not a summary metric; expected "
+        "names such as os_median_months, pfs_recist_median_months, orr_mrecist (README lists "
+        f"them all) (did you mean {meant!r}?)"
+    )
+
+
 def test_an_event_driven_cut_is_refused_in_summary_mode():
     text = BASE.format(sweep=IMAGING).replace("data_cut_months: 22", "data_cut_events: 20")
     with pytest.raises(InputError, match=r"analysis\.data_cut_events: 20 .*data_cut_months"):

@@ -24,6 +24,7 @@ import numpy as np
 from hccsim.analysis import power as stats
 from hccsim.analysis.endpoints import (
     data_cut,
+    followed_beyond,
     overall_survival,
     progression_free_survival,
 )
@@ -32,8 +33,9 @@ from hccsim.simulator.scenario import Scenario
 from hccsim.simulator.studies.run import batches, build_spec, simulate_task
 
 DAYS_PER_MONTH = 30.4375
-#: Per size and replicate: rejected, estimate, events, study months, patients analysed.
-FIELDS = ("reject", "estimate", "events", "study_months", "n_analysed")
+#: Per size and replicate: rejected, estimate, events, study months, patients analysed, and 1
+#: when the data cut was not reached (the whole simulated follow-up analysed instead).
+FIELDS = ("reject", "estimate", "events", "study_months", "n_analysed", "cut_not_reached")
 
 
 @dataclass(frozen=True)
@@ -81,19 +83,21 @@ def _endpoint(tables: dict, sc: Scenario):
     return None
 
 
-def _cut(tables: dict, sc: Scenario) -> tuple[dict, float]:
-    """The tables at the scenario's data cut and the cut's calendar day (inf: none)."""
+def _cut(tables: dict, sc: Scenario) -> tuple[dict, float, bool]:
+    """The tables at the scenario's data cut, the cut's calendar day (inf: none) and whether
+    the cut was reached (``endpoints.followed_beyond``; True without a cut)."""
     a = sc.analysis
     if a.data_cut_months is not None:
         day = a.data_cut_months * DAYS_PER_MONTH
-    elif a.data_cut_events is not None:
+        beyond, alive = followed_beyond(tables, day)
+        return data_cut(tables, day), day, beyond or not alive
+    if a.data_cut_events is not None:
         times, _ = _event_times(tables, sc)
         if len(times) < a.data_cut_events:
-            return tables, math.inf  # fewer events ever: analysed at the end of follow-up
+            return tables, math.inf, False  # fewer events ever: analysed at the end of follow-up
         day = float(times[a.data_cut_events - 1]) + 1e-9
-    else:
-        return tables, math.inf
-    return data_cut(tables, day), day
+        return data_cut(tables, day), day, True
+    return tables, math.inf, True
 
 
 def _study_months(tables: dict, cut_day: float) -> float:
@@ -107,9 +111,15 @@ def _study_months(tables: dict, cut_day: float) -> float:
 
 
 def analyse_trial(tables: dict, sc: Scenario) -> tuple[float, ...]:
-    """One trial's result: (rejected, estimate, events, study months, patients analysed)."""
+    """One trial's result: the :data:`FIELDS`."""
+    cut_tables, cut_day, reached = _cut(tables, sc)
+    return (*_test(cut_tables, cut_day, sc), float(not reached))
+
+
+def _test(cut_tables: dict, cut_day: float, sc: Scenario) -> tuple[float, ...]:
+    """The test on the tables at the data cut: (rejected, estimate, events, study months,
+    patients analysed)."""
     p = sc.power
-    cut_tables, cut_day = _cut(tables, sc)
     pt = cut_tables["patients"]
     n = len(pt["patient_id"])
     months = _study_months(cut_tables, cut_day)

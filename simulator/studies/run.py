@@ -38,7 +38,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from hccsim.analysis import schema
-from hccsim.analysis.endpoints import data_cut
+from hccsim.analysis.endpoints import data_cut, followed_beyond
 from hccsim.analysis.summary import (
     concat_endpoints,
     metrics_from_endpoints,
@@ -81,6 +81,9 @@ RUN_FILES = (
     "error.log",
 )
 BACKENDS = ("loky", "dask")
+#: The manifest's list of the replicates whose simulated follow-up ended before the calendar
+#: data cut (``analysis.data_cut_months``) with patients alive: the cut was not reached.
+CUT_NOT_REACHED = "data_cut_not_reached"
 
 
 @dataclass(frozen=True)
@@ -502,6 +505,7 @@ class RunResult:
     replicates: int
     summary: dict
     resumed: int = 0  # replicates kept from an earlier run
+    cut_not_reached: int = 0  # replicates whose follow-up ended before analysis.data_cut_months
 
 
 def run(
@@ -544,9 +548,10 @@ def run(
         remove_temporaries(out)
         kept = complete_replicates(out, manifest)
         metrics = {int(r): _decode(m) for r, m in manifest["done"].items() if int(r) in kept}
+        missed = {r for r in manifest.get(CUT_NOT_REACHED, []) if r in metrics}
     else:
         prepare_folder(out, overwrite)
-        metrics = {}
+        metrics, missed = {}, set()
         write_json(
             out / "provenance.json",
             {
@@ -566,12 +571,15 @@ def run(
         f"# Resolved from {source or 'a scenario'} by hccsim {__version__}: every default "
         "filled in.\n" + resolved.to_yaml()
     )
+    cut = resolved.analysis.data_cut_months
+    cut = None if cut is None else cut * 30.4375
     manifest = {
         "hccsim": __version__,
         "seed": seed,
         "scenario_hash": scenario_hash,
         "replicates": n_rep,
         "done": {str(r): _encode(m) for r, m in sorted(metrics.items())},
+        **({CUT_NOT_REACHED: sorted(missed)} if cut is not None else {}),
     }
     write_json(out / MANIFEST, manifest)
 
@@ -579,8 +587,6 @@ def run(
     size = resolved.cohort.size
     total, done_patients = len(todo) * size, 0
     interval = resolved.imaging_interval_days
-    cut = resolved.analysis.data_cut_months
-    cut = None if cut is None else cut * 30.4375
     failures: dict[int, TaskError] = {}
     with executor(jobs, backend, scheduler) as run_tasks:
         writer, endpoints = None, []
@@ -599,6 +605,7 @@ def run(
                     continue
                 if writer is None:
                     writer = ReplicateWriter(out, r)
+                    beyond = alive = False  # of the replicate's batches so far
                 schema.validate(tables, where=f"replicate {r}, patients {a}-{b - 1}")
                 writer.add(tables)
                 seen = tables if cut is None else data_cut(tables, cut)
@@ -607,12 +614,18 @@ def run(
                         seen, scan_interval_days=interval, response_rule=resolved.response_rule
                     )
                 )
+                if cut is not None:
+                    batch_beyond, batch_alive = followed_beyond(tables, cut)
+                    beyond, alive = beyond or batch_beyond, alive or batch_alive
                 if b == size:
                     writer.commit()
                     writer = None
                     metrics[r] = metrics_from_endpoints(concat_endpoints(endpoints))
                     endpoints = []
                     manifest["done"][str(r)] = _encode(metrics[r])
+                    if cut is not None and alive and not beyond:
+                        missed.add(r)
+                        manifest[CUT_NOT_REACHED] = sorted(missed)
                     write_json(out / MANIFEST, manifest)
                 if progress:
                     progress(done_patients, total)
@@ -633,4 +646,6 @@ def run(
         "metrics": summarise([metrics[r] for r in range(n_rep)]),
     }
     write_json(out / "summary.json", summary)
-    return RunResult(out, seed, n_rep, summary, resumed=n_rep - len(todo))
+    return RunResult(
+        out, seed, n_rep, summary, resumed=n_rep - len(todo), cut_not_reached=len(missed)
+    )
