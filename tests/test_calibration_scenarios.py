@@ -229,6 +229,22 @@ def test_anchor_study_matches_targets(targets):
     )
 
 
+#: Emulations whose responses are read with confirmation: RECIST 1.0 always confirms (SHARP,
+#: Asia-Pacific); IMbrave150 published confirmed responses. The others keep the default.
+CONFIRMED = {"sharp", "asia_pacific", "imbrave150"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_best_response_is_read_as_the_study_did(path):
+    """Confirmation where the study confirmed; SD from any scan only in the anchor study's
+    chart review (and in the user-facing anchor scenario, which must read it the same way)."""
+    rule = load(path).response_rule
+    assert rule.confirm == (path.stem in CONFIRMED)
+    assert rule.sd_min_days == (0.0 if path.stem == "anchor_study" else 42.0)
+    if path.stem == "anchor_study":
+        assert load(ROOT / "scenarios" / "anchor_ramucirumab.yaml").response_rule == rule
+
+
 # -- every file runs ----------------------------------------------------------------------------
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_runs_on_a_small_cohort(path, tmp_path):

@@ -255,6 +255,45 @@ def test_a_resumed_run_counts_the_replicates_kept_in_its_note(tmp_path, capsys):
     assert capsys.readouterr().err == note + "\n"
 
 
+def test_the_scenarios_response_rule_reaches_summary_and_tables(tmp_path):
+    """analysis.stable_disease_min_weeks and analysis.confirm_responses decide how hccsim run
+    reads best response: the same simulated patients (same seed), read three ways, give the
+    shares that ``best_responses`` gives on the run's own tables under each rule."""
+    import numpy as np
+    import pandas as pd
+
+    from hccsim.analysis.io import read_cohort
+    from hccsim.analysis.response import best_responses
+
+    rules = {
+        "default": "",
+        "chart": "stable_disease_min_weeks: 0",
+        "confirm": "confirm_responses: true",
+    }
+    kw = {"default": {}, "chart": {"sd_min_days": 0.0}, "confirm": {"confirm": True}}
+    shares = {}
+    for name, extra in rules.items():
+        path = tmp_path / f"{name}.yaml"
+        analysis = f"analysis: {{{extra}}}\n" if extra else ""
+        path.write_text(SMALL.replace("replicates: 3", "replicates: 1") + analysis)
+        out = tmp_path / name
+        assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+        metrics = json.loads((out / "summary.json").read_text())["metrics"]
+        tables = read_cohort(out / "cohort")
+        bor = best_responses(tables, "recist1.1", **kw[name])
+        for r in ("sd", "ne"):
+            assert metrics[f"bor_recist_{r}"]["median"] == pytest.approx(
+                np.mean(bor == r.upper())
+            ), (name, r)
+        assert metrics["orr_recist"]["median"] == pytest.approx(np.isin(bor, ("CR", "PR")).mean())
+        table = pd.read_csv(out / "tables" / "best_response.csv")
+        sd = table[(table.criterion == "RECIST 1.1") & (table.response == "SD")]["n"].iloc[0]
+        assert sd == np.sum(bor == "SD"), name
+        shares[name] = (np.mean(bor == "SD"), np.isin(bor, ("CR", "PR")).mean())
+    assert shares["chart"][0] > shares["default"][0]  # SD from any scan: more SD
+    assert shares["confirm"][1] <= shares["default"][1]
+
+
 def test_shipped_scenarios_run_by_name(tmp_path):
     out = tmp_path / "o"
     assert (
