@@ -440,15 +440,16 @@ def followed_beyond(tables, calendar_day: float) -> tuple[bool, bool]:
     """Whether anyone is followed beyond ``calendar_day`` (days from the study start), and
     whether anyone is alive at the end of their follow-up.
 
-    A data cut on that day is not reached when nobody is followed beyond it while someone is
+    A data cut on that day is not reached when nobody is followed up to it while someone is
     still alive: the simulated follow-up (``observation.max_follow_up_months``) ends first, and
-    the cut tables are the whole follow-up. (When everyone has died by then, it is reached:
+    the cut tables are the whole follow-up (follow-up that ends on the cut day itself loses
+    nothing: reached). (When everyone has died by then, it is reached:
     the cut loses nothing.) For a replicate in batches, combine the batches' answers with or.
     """
     _check_day("calendar_day", calendar_day)
     pt = as_columns(tables["patients"])
     limit = calendar_day - np.asarray(pt["entry_day"], dtype=float)  # as data_cut computes it
-    beyond = np.asarray(pt["last_follow_up_day"], dtype=float) > limit
+    beyond = np.asarray(pt["last_follow_up_day"], dtype=float) >= limit
     return bool(beyond.any()), not bool(np.asarray(pt["death"], dtype=bool).all())
 
 

@@ -75,7 +75,7 @@ from hccsim.analysis.endpoints import (
     progression_free_survival,
 )
 from hccsim.analysis.frames import as_float, as_text, index_line_rows, locate
-from hccsim.analysis.response import time_to_response
+from hccsim.analysis.response import as_response_rule, time_to_response
 from hccsim.analysis.safety import child_pugh_classes
 from hccsim.analysis.schema import TABLES, as_columns
 from hccsim.analysis.summary import DAYS_PER_MONTH
@@ -604,8 +604,11 @@ class SwimmerData:
     replicate: int
 
 
-def swimmer_data(tables, *, replicate=None, max_patients: int = 60) -> SwimmerData:
-    """The data of the swimmer plot of one replicate (module docstring)."""
+def swimmer_data(
+    tables, *, replicate=None, max_patients: int = 60, confirm: bool = False
+) -> SwimmerData:
+    """The data of the swimmer plot of one replicate (module docstring); ``confirm``: a CR or
+    PR is marked only when confirmed (the response rule of the analysis)."""
     max_patients = _whole(max_patients, "max_patients", 1)
     cols = _columns(tables)
     shown = _pick_replicate(cols, replicate)
@@ -614,7 +617,7 @@ def swimmer_data(tables, *, replicate=None, max_patients: int = 60) -> SwimmerDa
     n_all = len(pt["patient_id"])
     pid = np.asarray(pt["patient_id"], dtype=np.int64)
     chosen = np.sort(np.argsort(pid, kind="stable")[:max_patients])  # lowest ids, table order
-    response = time_to_response(cols, "recist1.1")
+    response = time_to_response(cols, "recist1.1", confirm=confirm)
     # first PD scan of the index line
     pd_day = np.full(n_all, np.inf)
     if len(a["patient_id"]):
@@ -659,12 +662,18 @@ def swimmer_data(tables, *, replicate=None, max_patients: int = 60) -> SwimmerDa
 
 
 def swimmer_plot(
-    tables, out_path, *, replicate=None, max_patients: int = 60, dpi: int = 120
+    tables,
+    out_path,
+    *,
+    replicate=None,
+    max_patients: int = 60,
+    dpi: int = 120,
+    confirm: bool = False,
 ) -> Path:
     """Treatment streams (module docstring) of one replicate; returns the PNG's path."""
     out_path = _check_path(out_path, "out_path")
     dpi = _whole(dpi, "dpi", 30, 1200)
-    data = swimmer_data(tables, replicate=replicate, max_patients=max_patients)
+    data = swimmer_data(tables, replicate=replicate, max_patients=max_patients, confirm=confirm)
     shown = data.replicate
     n = len(data.patient_id)
     all_drugs = sorted({s[2] for segs in data.segments for s in segs})
@@ -1208,6 +1217,7 @@ def make_figures(
     subgroups=None,
     max_replicates: int = 200,
     dpi: int = 120,
+    response_rule=None,
 ) -> FigureSet:
     """Draw every figure of :data:`FIGURE_NAMES` the tables allow as ``out_dir/<name>.png``.
 
@@ -1216,9 +1226,12 @@ def make_figures(
     lowest id); the across-replicate bands use the first ``max_replicates`` replicates.
     ``subgroups``: the rows of the forest plot (:func:`forest_plot`'s ``df``); None: computed
     by :func:`subgroup_hazard_ratios`. Returns a :class:`FigureSet`: name -> path of each
-    figure drawn, with ``notes`` on the figures left out and ``captions``.
+    figure drawn, with ``notes`` on the figures left out and ``captions``. ``response_rule``:
+    how responses are read (:class:`~hccsim.analysis.response.ResponseRule`; the swimmer plot
+    marks only confirmed responses when it confirms).
     """
     interval = _check_interval(scan_interval_days)
+    rule = as_response_rule(response_rule)
     out_dir = _check_path(out_dir, "out_dir")
     max_replicates = _whole(max_replicates, "max_replicates", 1)
     dpi = _whole(dpi, "dpi", 30, 1200)
@@ -1241,7 +1254,7 @@ def make_figures(
     result = FigureSet()
 
     def swimmer(path):
-        return swimmer_plot(cols, path, replicate=shown, dpi=dpi), (
+        return swimmer_plot(cols, path, replicate=shown, dpi=dpi, confirm=rule.confirm), (
             "Treatment streams: one bar per patient, one segment per line of treatment coloured "
             "by drug (earlier lines before 0), follow-up after the last line as a thin line."
         )

@@ -129,7 +129,8 @@ def analyse(
 ) -> Analysis:
     """Write the analysis outputs of ``tables`` into the folder ``out`` (created if needed).
 
-    ``summary``: the run's summary.json content; when None it is computed here and written.
+    ``summary``: the run's summary.json content (written when ``out`` has none); when None it
+    is computed here and written, replacing any summary.json in ``out``.
     ``response_rule``: how best overall response is read (None: SD from 42 days, unconfirmed).
     Figures need matplotlib (the ``figures`` extra); without it they are skipped with a note.
     """
@@ -142,7 +143,8 @@ def analyse(
     reps = replicate_ids(tables)
     if not reps:
         raise ValueError("the patients table is empty: nothing to analyse")
-    if summary is None:
+    computed = summary is None
+    if computed:
         summary = summarise_tables(
             tables,
             scan_interval_days=scan_interval_days,
@@ -152,8 +154,9 @@ def analyse(
                 "seed": None,
             },
         )
-    if summary is not None and not (out / "summary.json").exists():
-        # Same format as a run's summary.json (non-finite values are already None).
+    if computed or not (out / "summary.json").exists():
+        # Same format as a run's summary.json (non-finite values are already None); one
+        # computed here (under this call's rules) replaces an older one.
         (out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     result.summary = summary
     several = len(reps) > 1
@@ -197,6 +200,7 @@ def analyse(
                 out_dir=out / "figures",
                 subgroups=dfs.get("subgroups") if not several else None,
                 max_replicates=max_replicates,
+                response_rule=response_rule,
             )
             result.notes += list(getattr(made, "notes", []))
             result.figures = dict(made)
@@ -222,5 +226,6 @@ def analyse(
         tables=formatted,
         figures=shown,
         notes=result.notes,
+        methods=report.methods_for(response_rule),
     )
     return result

@@ -20,7 +20,31 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from hccsim.analysis.response import CONFIRM_MIN_DAYS, as_response_rule
+
+
 #: The methods section: (heading, paragraph). Kept short; docs/analysis.md has the details.
+def _best_response_text(rule) -> str:
+    """The Methods sentences on best overall response under ``rule`` (None: the default)."""
+    rule = as_response_rule(rule)
+    sd = (
+        "stable disease counts from any scan after day 0"
+        if rule.sd_min_days == 0
+        else f"stable disease counts only from a scan at least {rule.sd_min_days:g} days after "
+        "day 0"
+    )
+    confirm = (
+        f"a CR or PR counts only when a scan at least {CONFIRM_MIN_DAYS:g} days later reads the "
+        "same or better (an unconfirmed one counts as stable disease)"
+        if rule.confirm
+        else "no confirmation of CR or PR is required"
+    )
+    return (
+        f"Best overall response: {sd}; {confirm}. ORR (CR+PR) and DCR (CR+PR+SD) are shares "
+        "of all patients with exact Clopper-Pearson 95% intervals."
+    )
+
+
 METHODS: tuple[tuple[str, str], ...] = (
     (
         "Time origin and endpoints",
@@ -51,10 +75,8 @@ METHODS: tuple[tuple[str, str], ...] = (
         "Each scan is read by RECIST 1.1 (Eisenhauer 2009) and by mRECIST (Lencioni & Llovet "
         "2010, viable enhancing tumour): partial response at a fall of at least 30% of the "
         "target sum from baseline, progression at a rise of at least 20% over the nadir (RECIST "
-        "1.1 also at least 5 mm), new lesions or unequivocal non-target progression. Best "
-        "overall response takes stable disease only if it lasts at least 42 days from day 0; "
-        "no confirmation is required. ORR (CR+PR) and DCR (CR+PR+SD) are shares of all patients "
-        "with exact Clopper-Pearson 95% intervals.",
+        "1.1 also at least 5 mm), new lesions or unequivocal non-target progression. "
+        + _best_response_text(None),
     ),
     (
         "Disease control at 4 weeks",
@@ -97,6 +119,16 @@ METHODS: tuple[tuple[str, str], ...] = (
         "confidence band and, shaded, the 95% range across replicates.",
     ),
 )
+
+
+def methods_for(rule) -> tuple[tuple[str, str], ...]:
+    """:data:`METHODS` with the best-response sentences of ``rule``."""
+    text = _best_response_text(rule)
+    return tuple(
+        (h, p.replace(_best_response_text(None), text) if h == "Response" else p)
+        for h, p in METHODS
+    )
+
 
 #: Short names of the figures for the contents list (the captions under them are longer).
 FIGURE_TITLES = {

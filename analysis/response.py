@@ -184,7 +184,7 @@ def best_overall_response(
                 if not confirmed and r == "CR" and any(s == "PR" for s in later):
                     r, confirmed = "PR", True  # a CR followed by PR confirms a PR
                 if not confirmed:
-                    if r == "CR" and any(s in ("SD", "PD") for _, s in visits[i + 1 :]):
+                    if r == "CR" and any(s in ("PR", "SD", "PD") for _, s in visits[i + 1 :]):
                         reappeared = True
                     r = "SD"
             if r != "SD" and _RANK[r] < _RANK[best]:
@@ -360,7 +360,7 @@ class ResponseRule:
             )
         if not isinstance(self.confirm, bool):
             raise ValueError(f"confirm must be True or False; got {self.confirm!r}")
-        object.__setattr__(self, "sd_min_days", float(v))
+        object.__setattr__(self, "sd_min_days", float(v) + 0.0)  # -0 reads as 0
 
     def describe(self) -> str:
         """The rule in words, for table notes and report provenance."""

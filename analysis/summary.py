@@ -14,7 +14,8 @@ The metric names are stable and documented in the README (:data:`METRICS`, plus
 - ``os_median_months``, ``pfs_recist_median_months``, ``pfs_mrecist_median_months``,
   ``ttp_recist_median_months``: Kaplan-Meier medians (``endpoints`` gives the censoring rules).
 - ``bor_<criterion>_<response>``, ``orr_<criterion>``, ``dcr_<criterion>``: shares of all
-  patients by best overall response (SD at least 42 days after day 0; no confirmation).
+  patients by best overall response under the response rule (``response_rule``; by default
+  SD at least 42 days after day 0 and no confirmation).
 - ``dc4w``: disease control at >= 4 weeks, the anchor study's grouping: a RECIST 1.1 scan on
   day 28 or later reads CR, PR or SD with no PD before it.
 - ``os_median_months_dc4w_yes`` / ``_no``: OS medians of the two groups from day 0, as

@@ -658,7 +658,16 @@ def _analyze(args) -> int:
         out = Path("results") / f"{src.resolve().name}-analysis"
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a folder")
-    clash = [p for p in ("report.html", "tables", "figures") if (out / p).exists()]
+    # Options that change how the cohort is read: the run's own summary.json (made under the
+    # run's settings) is then recomputed and written.
+    overridden = (
+        args.scan_interval_weeks is not None
+        or args.sd_min_weeks is not None
+        or args.confirm_responses is not None
+    )
+    rewrites_summary = run_folder is None or overridden
+    outputs = ("report.html", "tables", "figures") + (("summary.json",) if rewrites_summary else ())
+    clash = [p for p in outputs if (out / p).exists()]
     if clash and not args.overwrite:
         raise InputError(
             f"--out {out}: already holds {', '.join(clash)}; use --overwrite to replace them"
@@ -675,7 +684,7 @@ def _analyze(args) -> int:
         import json
 
         try:
-            summary = json.loads((run_folder / "summary.json").read_text())
+            summary = None if overridden else json.loads((run_folder / "summary.json").read_text())
         except (OSError, ValueError):
             summary = None
         meta = _provenance(run_folder) or meta

@@ -536,19 +536,21 @@ def test_data_cut_at_the_last_death_and_beyond():
 
 
 def test_followed_beyond_a_calendar_cut():
-    """Follow-up ends on calendar days 100, 57, 414 (patient 2, alive), 51 and 228: a cut on
-    day 414 or later is not reached (nobody is followed beyond it, patient 2 is alive at the
-    end of follow-up); once everyone has died, a late cut loses nothing."""
+    """Follow-up ends on calendar days 100, 57, 414 (patient 2, alive), 51 and 228: a cut after
+    day 414 is not reached (nobody is followed up to it, patient 2 is alive at the end of
+    follow-up); a cut on day 414 itself loses nothing (reached); once everyone has died, a
+    late cut loses nothing."""
     tables = _deaths_cohort()
     assert followed_beyond(tables, 413.0) == (True, True)
-    assert followed_beyond(tables, 414.0) == (False, True)
+    assert followed_beyond(tables, 414.0) == (True, True)
+    assert followed_beyond(tables, 414.5) == (False, True)
     assert followed_beyond(tables, 10_000.0) == (False, True)
     dead = _valid(
         patient(0, last_fu=100.0, death=True),
         patient(1, last_fu=50.0, death=True),
     )  # calendar ends 100 and 57
     assert followed_beyond(dead, 99.0) == (True, False)
-    assert followed_beyond(dead, 100.0) == (False, False)
+    assert followed_beyond(dead, 100.5) == (False, False)
 
 
 def test_data_cut_at_events_with_tied_calendar_days():

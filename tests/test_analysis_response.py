@@ -561,6 +561,11 @@ BEST_OVERALL = [
     # Table 3, row 2: CR / PR -> "SD, PD or PR"; footnote (a): when the first CR was doubtful
     # the CR becomes a PR and the best response is PR (this implementation's reading).
     pytest.param([56, 84], ["CR", "PR"], {"confirm": True}, "PR", id="T3-CR-PR"),
+    # ... but a PR read sooner than the confirmation interval after the CR cannot confirm it:
+    # the disease seen again after the CR makes it PD when the SD minimum is not met (footnote
+    # a), as CR then SD does (both used to differ: CR-PR gave NE).
+    pytest.param([28, 35], ["CR", "PR"], {"confirm": True}, "PD", id="T3-CR-early-PR"),
+    pytest.param([28, 35], ["CR", "SD"], {"confirm": True}, "PD", id="T3-CR-early-SD"),
     # Table 3, row 3: CR / SD -> SD provided the minimum for SD is met.
     pytest.param([56, 84], ["CR", "SD"], {"confirm": True}, "SD", id="T3-CR-SD"),
     # Table 3, row 4: CR / PD -> SD provided the minimum for SD is met, otherwise PD.

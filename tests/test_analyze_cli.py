@@ -89,6 +89,46 @@ def test_sd_min_weeks_sets_the_stable_disease_rule(tmp_path):
     )
 
 
+def test_a_run_folder_is_read_under_the_runs_response_rule(tmp_path):
+    """hccsim analyze of a run folder takes the rule from scenario.resolved.yaml (the report
+    states it); an option that changes it recomputes summary.json instead of keeping the
+    run's, and the report's Methods say the rule used."""
+    import numpy as np
+    import pandas as pd
+
+    from hccsim.analysis.io import read_cohort
+    from hccsim.analysis.response import best_responses
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(SCENARIO + "analysis: {stable_disease_min_weeks: 0}\n")
+    run = tmp_path / "run"
+    assert hccsim("run", str(scenario), "--out", str(run), "--quiet").returncode == 0
+    cohort = read_cohort(run / "cohort")
+    out = tmp_path / "again"
+    res = hccsim("analyze", str(run), "--out", str(out), "--quiet")
+    assert res.returncode == 0, res.stderr
+    t = pd.read_csv(out / "tables" / "best_response.csv")
+    sd = t[(t.criterion == "RECIST 1.1") & (t.response == "SD")]["n"].iloc[0]
+    per_rep = [
+        np.sum(best_responses(cohort, "recist1.1", sd_min_days=0.0)[rep == r] == "SD")
+        for rep in [np.asarray(cohort["patients"]["replicate"])]
+        for r in range(3)
+    ]
+    assert sd == pytest.approx(np.mean(per_rep))
+    html = (out / "report.html").read_text()
+    assert "SD at least 0 days after its start; no confirmation" in html
+    assert "stable disease counts from any scan after day 0" in html
+    assert (out / "summary.json").read_text() == (run / "summary.json").read_text()
+    # --confirm-responses yes: summary.json recomputed under the new rule
+    out2 = tmp_path / "confirmed"
+    res = hccsim("analyze", str(run), "--out", str(out2), "--quiet", "--confirm-responses", "yes")
+    assert res.returncode == 0, res.stderr
+    ran = json.loads((run / "summary.json").read_text())["metrics"]
+    new = json.loads((out2 / "summary.json").read_text())["metrics"]
+    assert new["orr_mrecist"]["mean"] < ran["orr_mrecist"]["mean"]
+    assert "CR/PR confirmed at least 28 days later" in (out2 / "report.html").read_text()
+
+
 def _broken(tmp_path: Path, change) -> Path:
     folder = tmp_path / "cohort"
     shutil.copytree(example_cohort(), folder)

@@ -290,8 +290,13 @@ def test_the_scenarios_response_rule_reaches_summary_and_tables(tmp_path):
         sd = table[(table.criterion == "RECIST 1.1") & (table.response == "SD")]["n"].iloc[0]
         assert sd == np.sum(bor == "SD"), name
         shares[name] = (np.mean(bor == "SD"), np.isin(bor, ("CR", "PR")).mean())
+        mrecist = best_responses(tables, "mrecist", **kw[name])
+        orr = np.isin(mrecist, ("CR", "PR")).mean()
+        assert metrics["orr_mrecist"]["median"] == pytest.approx(orr), name
+        shares[name] += (orr,)
     assert shares["chart"][0] > shares["default"][0]  # SD from any scan: more SD
-    assert shares["confirm"][1] <= shares["default"][1]
+    # this cohort has unconfirmed mRECIST responders, so confirmation must lower the ORR
+    assert shares["confirm"][2] < shares["default"][2]
 
 
 def test_shipped_scenarios_run_by_name(tmp_path):

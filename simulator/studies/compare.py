@@ -564,11 +564,15 @@ def write_outputs(out, result: CompareResult, summary: dict, provenance: dict) -
         headline=(),
         tables=report_tables(summary),
         figures=figures,
-        methods=METHODS,
+        methods=tuple(
+            (h, p.replace(_BOR, f"best overall response ({sc.response_rule.describe()})"))
+            for h, p in METHODS
+        ),
     )
     return figures
 
 
+_BOR = "best overall response under the scenario's analysis settings"
 METHODS = (
     (
         "Common random numbers",
@@ -585,8 +589,7 @@ METHODS = (
         "progression-free survival by RECIST 1.1 and by mRECIST with the censoring rules of "
         "the analysis package; medians by Kaplan-Meier; restricted mean survival time as the "
         "area under the Kaplan-Meier curve up to the horizon (undefined when follow-up does not "
-        "reach it); best overall response with stable disease for at least 6 weeks; later "
-        "lines and drug exposure from the lines table.",
+        "reach it); " + _BOR + "; later lines and drug exposure from the lines table.",
     ),
     (
         "Monte-Carlo intervals",

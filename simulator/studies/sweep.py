@@ -621,8 +621,9 @@ METHODS = (
     (
         "Summary mode",
         "For each point and replicate the tables are censored at analysis.data_cut_months "
-        "(when given) and the headline metrics computed as in hccsim run (Kaplan-Meier medians, "
-        "best overall response without confirmation). Across replicates: the mean with its "
+        "(when given) and the headline metrics computed as in hccsim run (Kaplan-Meier medians; "
+        "best overall response under the point's analysis.stable_disease_min_weeks and "
+        "analysis.confirm_responses). Across replicates: the mean with its "
         "Monte-Carlo standard error SD / sqrt(R) (the precision of the expected value; the "
         "figure shows mean +- 1.96 SE), and the central 95% range (how far one cohort of this "
         "size can stray).",
