@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     sc = sc.model_copy(update={"cohort": sc.cohort.model_copy(update={"size": args.patients})})
     spec = build_spec(sc, 2024)
     interval = sc.imaging_interval_days
+    rule = sc.response_rule  # as hccsim run reads best response for this scenario
     reps = [
         concat([simulate_task(spec, r, a, b) for a, b in batches(args.patients, 1000)])
         for r in range(args.replicates)
@@ -72,9 +73,12 @@ def main(argv=None) -> int:
 
     per, met, tot, ref = [], [], [], []
     for t in reps:
-        ends = patient_endpoints(t, scan_interval_days=interval)
+        ends = patient_endpoints(t, scan_interval_days=interval, response_rule=rule)
         per.append(
-            _best(lambda t=t: patient_endpoints(t, scan_interval_days=interval), args.repeats)
+            _best(
+                lambda t=t: patient_endpoints(t, scan_interval_days=interval, response_rule=rule),
+                args.repeats,
+            )
         )
         met.append(_best(lambda e=ends: metrics_from_endpoints(e), args.repeats))
         tot.append(per[-1] + met[-1])
@@ -83,7 +87,11 @@ def main(argv=None) -> int:
         k: 1e3 * float(np.median(v))
         for k, v in (("per", per), ("met", met), ("tot", tot), ("ref", ref))
     }
-    n_metrics = len(metrics_from_endpoints(patient_endpoints(reps[0], scan_interval_days=interval)))
+    n_metrics = len(
+        metrics_from_endpoints(
+            patient_endpoints(reps[0], scan_interval_days=interval, response_rule=rule)
+        )
+    )
     print(f"scenario {sc.name}: {args.patients} patients, {args.replicates} replicates")
     print(f"  summarise_replicate: {ms['tot']:.2f} ms per replicate ({n_metrics} metrics)")
     print(f"    patient_endpoints {ms['per']:.2f} ms, metrics_from_endpoints {ms['met']:.2f} ms")

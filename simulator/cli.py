@@ -701,8 +701,17 @@ def _analyze(args) -> int:
     how = "given" if args.scan_interval_weeks else "from the run's scenario"
     if interval is None:
         interval, how = estimate_scan_interval(tables), "median interval between recorded scans"
+    rule_from = "the run's scenario" if rule is not None else "the default"
     rule = rule or ResponseRule()
     if args.sd_min_weeks is not None or args.confirm_responses is not None:
+        rule_from = "given: " + ", ".join(
+            opt
+            for opt, v in (
+                ("--sd-min-weeks", args.sd_min_weeks),
+                ("--confirm-responses", args.confirm_responses),
+            )
+            if v is not None
+        )
         rule = ResponseRule(
             rule.sd_min_days if args.sd_min_weeks is None else 7.0 * args.sd_min_weeks,
             rule.confirm if args.confirm_responses is None else args.confirm_responses == "yes",
@@ -713,7 +722,11 @@ def _analyze(args) -> int:
         scan_interval_days=interval,
         title=f"hccsim analyze: {meta.get('scenario') or src.resolve().name}",
         subtitle=f"cohort tables from {src}",
-        provenance={**meta, "scan interval": f"{interval:g} days ({how})"},
+        provenance={
+            **meta,
+            "scan interval": f"{interval:g} days ({how})",
+            "response rule from": rule_from,
+        },
         summary=summary,
         max_replicates=args.max_replicates,
         notes=warnings,

@@ -118,6 +118,7 @@ def test_a_run_folder_is_read_under_the_runs_response_rule(tmp_path):
     html = (out / "report.html").read_text()
     assert "SD at least 0 days after its start; no confirmation" in html
     assert "stable disease counts from any scan after day 0" in html
+    assert "the run&#x27;s scenario" in html or "the run's scenario" in html
     assert (out / "summary.json").read_text() == (run / "summary.json").read_text()
     # --confirm-responses yes: summary.json recomputed under the new rule
     out2 = tmp_path / "confirmed"
@@ -126,7 +127,9 @@ def test_a_run_folder_is_read_under_the_runs_response_rule(tmp_path):
     ran = json.loads((run / "summary.json").read_text())["metrics"]
     new = json.loads((out2 / "summary.json").read_text())["metrics"]
     assert new["orr_mrecist"]["mean"] < ran["orr_mrecist"]["mean"]
-    assert "CR/PR confirmed at least 28 days later" in (out2 / "report.html").read_text()
+    html2 = (out2 / "report.html").read_text()
+    assert "CR/PR confirmed at least 28 days later" in html2
+    assert "given: --confirm-responses" in html2
 
 
 def _broken(tmp_path: Path, change) -> Path:
