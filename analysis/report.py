@@ -22,8 +22,15 @@ from pathlib import Path
 
 from hccsim.analysis.response import CONFIRM_MIN_DAYS, as_response_rule
 
+#: How each scan is read (the Response paragraph before the best-response rule).
+_SCAN_READING = (
+    "Each scan is read by RECIST 1.1 (Eisenhauer 2009) and by mRECIST (Lencioni & Llovet "
+    "2010, viable enhancing tumour): partial response at a fall of at least 30% of the "
+    "target sum from baseline, progression at a rise of at least 20% over the nadir (RECIST "
+    "1.1 also at least 5 mm), new lesions or unequivocal non-target progression. "
+)
 
-#: The methods section: (heading, paragraph). Kept short; docs/analysis.md has the details.
+
 def _best_response_text(rule) -> str:
     """The Methods sentences on best overall response under ``rule`` (None: the default)."""
     rule = as_response_rule(rule)
@@ -45,6 +52,7 @@ def _best_response_text(rule) -> str:
     )
 
 
+#: The methods section: (heading, paragraph). Kept short; docs/analysis.md has the details.
 METHODS: tuple[tuple[str, str], ...] = (
     (
         "Time origin and endpoints",
@@ -70,14 +78,7 @@ METHODS: tuple[tuple[str, str], ...] = (
         "below one half, and a limit the curve never reaches is reported as not reached (NR). "
         "Restricted mean survival time (RMST) is the area under the curve up to its horizon.",
     ),
-    (
-        "Response",
-        "Each scan is read by RECIST 1.1 (Eisenhauer 2009) and by mRECIST (Lencioni & Llovet "
-        "2010, viable enhancing tumour): partial response at a fall of at least 30% of the "
-        "target sum from baseline, progression at a rise of at least 20% over the nadir (RECIST "
-        "1.1 also at least 5 mm), new lesions or unequivocal non-target progression. "
-        + _best_response_text(None),
-    ),
+    ("Response", _SCAN_READING + _best_response_text(None)),
     (
         "Disease control at 4 weeks",
         "Disease control at 4 weeks means a RECIST 1.1 scan on day 28 or later reading CR, PR "
@@ -123,11 +124,8 @@ METHODS: tuple[tuple[str, str], ...] = (
 
 def methods_for(rule) -> tuple[tuple[str, str], ...]:
     """:data:`METHODS` with the best-response sentences of ``rule``."""
-    text = _best_response_text(rule)
-    return tuple(
-        (h, p.replace(_best_response_text(None), text) if h == "Response" else p)
-        for h, p in METHODS
-    )
+    response = _SCAN_READING + _best_response_text(rule)
+    return tuple((h, response if h == "Response" else p) for h, p in METHODS)
 
 
 #: Short names of the figures for the contents list (the captions under them are longer).

@@ -451,7 +451,8 @@ def _best_response(cols, rule: ResponseRule):
                  "ci_upper": 100.0 * rate.ci_high}
             )  # fmt: skip
     note = (
-        f"Best overall response on the index line ({rule.describe()}), percentages of all {n} patients (NE included). ORR: CR + PR; DCR: CR + "
+        f"Best overall response on the index line ({rule.describe()}), percentages of all "
+        f"{n} patients (NE included). ORR: CR + PR; DCR: CR + "
         "PR + SD; with exact Clopper-Pearson 95% CIs (percent)."
     )
     return _frame(
@@ -860,8 +861,7 @@ def cohort_tables(
     ``replicate`` is analysed. ``scan_interval_days``: the scheduled interval between scans
     (PFS censoring rules). ``response_rule``: how best overall response is read
     (:class:`~hccsim.analysis.response.ResponseRule`; None: SD from 42 days, unconfirmed).
-    Returns ``{name: DataFrame}`` in
-    :data:`TABLE_NAMES` order.
+    Returns ``{name: DataFrame}`` in :data:`TABLE_NAMES` order.
     """
     interval = _check_interval(scan_interval_days)
     rule = as_response_rule(response_rule)

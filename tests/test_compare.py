@@ -280,3 +280,16 @@ def test_supportive_care_arm_has_an_index_line_and_no_measured_progression():
     d = compare_mod.summarise_compare(res)["differences"]["bsc"]
     assert d["os_rmst_months"]["replicates_used"] == 2
     assert d["pfs_recist_median_months"]["replicates_used"] == 0
+
+
+def test_the_report_methods_state_the_scenarios_response_rule():
+    """The Methods paragraph on endpoints says how best response was read (it said "stable
+    disease for at least 6 weeks" whatever the scenario's rule)."""
+    from hccsim.analysis.response import ResponseRule
+    from hccsim.simulator.studies import compare
+
+    default = dict(compare.methods(ResponseRule()))["Endpoints"]
+    chart = dict(compare.methods(ResponseRule(0.0, confirm=True)))["Endpoints"]
+    assert "(SD at least 42 days after its start; no confirmation)" in default
+    assert "(SD at least 0 days after its start; CR/PR confirmed at least 28 days later)" in chart
+    assert "{" not in default + chart

@@ -564,15 +564,16 @@ def write_outputs(out, result: CompareResult, summary: dict, provenance: dict) -
         headline=(),
         tables=report_tables(summary),
         figures=figures,
-        methods=tuple(
-            (h, p.replace(_BOR, f"best overall response ({sc.response_rule.describe()})"))
-            for h, p in METHODS
-        ),
+        methods=methods(sc.response_rule),
     )
     return figures
 
 
-_BOR = "best overall response under the scenario's analysis settings"
+def methods(rule) -> tuple[tuple[str, str], ...]:
+    """The report's Methods, the endpoints paragraph stating the best-response ``rule``."""
+    return tuple((h, p.format(rule=rule.describe()) if h == "Endpoints" else p) for h, p in METHODS)
+
+
 METHODS = (
     (
         "Common random numbers",
@@ -589,7 +590,8 @@ METHODS = (
         "progression-free survival by RECIST 1.1 and by mRECIST with the censoring rules of "
         "the analysis package; medians by Kaplan-Meier; restricted mean survival time as the "
         "area under the Kaplan-Meier curve up to the horizon (undefined when follow-up does not "
-        "reach it); " + _BOR + "; later lines and drug exposure from the lines table.",
+        "reach it); best overall response ({rule}); later lines and drug exposure from the "
+        "lines table.",
     ),
     (
         "Monte-Carlo intervals",
