@@ -20,6 +20,22 @@ for the line. At each later scan:
 
 Lesions and assessments go to the column buffers; the pattern of progression (new intrahepatic
 lesions, new extrahepatic spread, new vascular invasion) is recorded with each assessment.
+
+**Independent review** (``observation.assessor: independent``): a second, central reader reads
+the same scans, with its own measurement errors (keyed stream ``CENTRAL``) and its own record
+of the new lesions it has found; its readings fill the ``assessments`` table, while the
+investigator's (not recorded) decide when a line ends. At each line's baseline it knows what
+the investigator knows and chooses the same targets. It applies RECIST 1.1's rule for
+equivocal new lesions (section 4.3.2: "If a new lesion is equivocal, for example because of its
+small size, continued therapy and follow-up evaluation will clarify if it represents truly new
+disease. If repeat scans confirm there is definitely a new lesion, then progression should be
+declared using the date of the initial scan"): a new lesion first measured below
+``DETECT_MM x exp(central_equivocal_sd x measurement_sd_log)`` is equivocal; seen again (10 mm
+or more) at the next scan it is confirmed and the progression is dated back to the scan that
+first showed it (that row of the table is rewritten); not seen again, it is dropped and may be
+found anew later. A scan that never comes (the investigator ended the line, death) leaves it
+unconfirmed, so the central reading censors such a progression at its last adequate scan, as
+blinded central review does.
 """
 
 from __future__ import annotations
@@ -43,19 +59,30 @@ class Reader:
         "t_m", "t_r",
     )  # fmt: skip
 
-    def __init__(self, lz: tumour.Lesions, line: int) -> None:
+    def __init__(self, lz: tumour.Lesions, line: int, record: bool = True) -> None:
         self.t_r, self.t_m = tumour.select_targets(lz, lz.logd)
         self.nontarget = (lz.visible & ~self.t_r) | lz.latent
         self.has_nontarget = bool(self.nontarget.any())
-        lz.line_seen[lz.visible] = line
+        if record:
+            lz.line_seen[lz.visible] = line
 
 
 class Radiologist:
-    """Scans one patient: holds the measurement parameters and the line's :class:`Reader`."""
+    """Scans one patient: holds the measurement parameters and the line's :class:`Reader`.
 
-    __slots__ = ("buf", "log_gone", "nt_ratio", "pid", "reader", "sd", "too_small")
+    The investigator (``central=False``) records the lesions and, unless ``record`` is False
+    (independent review), the assessments, and marks the new lesions it finds on the lesions
+    themselves (``Lesions.visible``). The central reader (``central=True``) keeps its own record
+    of known lesions, records only the assessments, and holds equivocal new lesions until a
+    later scan confirms them (module docstring).
+    """
 
-    def __init__(self, p, buf, pid: int) -> None:
+    __slots__ = (
+        "buf", "central", "equivocal_mm", "known", "log_gone", "nt_ratio", "pending",
+        "pending_row", "pid", "reader", "record", "sd", "too_small",
+    )  # fmt: skip
+
+    def __init__(self, p, buf, pid: int, *, central: bool = False, record: bool = True) -> None:
         self.sd = p.measurement_sd_log
         self.log_gone = math.log(p.disappear_mm)
         self.too_small = p.too_small_mm
@@ -63,6 +90,12 @@ class Radiologist:
         self.buf = buf
         self.pid = pid
         self.reader: Reader | None = None
+        self.central = central
+        self.record = record or central
+        self.equivocal_mm = DETECT_MM * math.exp(p.central_equivocal_sd * self.sd)
+        self.known = np.zeros(0, dtype=bool)  # central: the lesions it has seen
+        self.pending = np.zeros(0)  # central: day an equivocal lesion was first seen (NaN: none)
+        self.pending_row = np.zeros(0, dtype=np.int64)  # its row in buf.assessments
 
     def scan(
         self,
@@ -75,10 +108,14 @@ class Radiologist:
         new_mvi: bool,
     ) -> tuple[str, str] | None:
         """Measure and read one scan; the two responses (RECIST 1.1, mRECIST), None at baseline."""
-        if baseline:
-            self.reader = Reader(lz, line)
-        rd = self.reader
         n = lz.n
+        if baseline:
+            self.reader = Reader(lz, line, record=not self.central)
+            if self.central:  # it knows what the investigator knows at a line's baseline
+                self.known = lz.visible.copy()
+                self.pending = np.full(n, np.nan)
+                self.pending_row = np.zeros(n, dtype=np.int64)
+        rd = self.reader
         logd = lz.log_diameters(t)
         # Extend a reader built before lesions were added (their weights are 0).
         t_r, t_m, nontarget = (_pad(x, n) for x in (rd.t_r, rd.t_m, rd.nontarget))
@@ -87,9 +124,13 @@ class Radiologist:
         gone = logd < self.log_gone
         rec = np.where(gone, 0.0, np.maximum(raw, self.too_small))
         viable = np.where(gone | (lz.f0 <= 0.0), 0.0, raw * lz.viable_fractions(t))
-        newly = ~lz.visible & ~lz.latent & (rec >= DETECT_MM)
-        if newly.any():
-            lz.visible = lz.visible | newly
+        row = None
+        if self.central:
+            newly, row, first = self._central_new(lz, rec, t, baseline)
+        else:
+            newly = ~lz.visible & ~lz.latent & (rec >= DETECT_MM)
+            if newly.any():
+                lz.visible = lz.visible | newly
         liver = lz.organ == tumour.LIVER
         node = lz.organ == tumour.LYMPH_NODE
         mrec = np.where(liver, viable, rec)
@@ -99,22 +140,23 @@ class Radiologist:
         res_m = bool(np.all(np.where(node, mrec < NODE_NORMAL_MM, mrec == 0.0)[t_m]))
         nt_vol = float(np.exp(3.0 * logobs[nontarget]).sum())
         shown = lz.visible
-        self.buf.lesions.append(
-            (
-                self.pid,
-                line,
-                visit,
-                t,
-                lz.lesion_id[shown],
-                _ORGAN_NAMES[lz.organ[shown]],
-                t_r[shown],
-                t_m[shown],
-                rec[shown],
-                viable[shown],
-                lz.f0[shown] > 0.0,
-                lz.new[shown],
+        if not self.central:
+            self.buf.lesions.append(
+                (
+                    self.pid,
+                    line,
+                    visit,
+                    t,
+                    lz.lesion_id[shown],
+                    _ORGAN_NAMES[lz.organ[shown]],
+                    t_r[shown],
+                    t_m[shown],
+                    rec[shown],
+                    viable[shown],
+                    lz.f0[shown] > 0.0,
+                    lz.new[shown],
+                )
             )
-        )
         new_intra = bool((newly & liver).any())
         new_extra = bool((newly & ~liver).any())
         if baseline:
@@ -122,6 +164,8 @@ class Radiologist:
             rd.base_m = rd.nadir_m = sum_m
             rd.nadir_nt = nt_vol
             status = "non-CR/non-PD" if rd.has_nontarget else "absent"
+            if not self.record:
+                return None
             self.buf.assessments.append(
                 (
                     self.pid,
@@ -172,6 +216,10 @@ class Radiologist:
         rd.nadir_r = min(rd.nadir_r, sum_r)
         rd.nadir_m = min(rd.nadir_m, sum_m)
         rd.nadir_nt = min(rd.nadir_nt, nt_vol)
+        if not self.record:
+            return resp_r, resp_m
+        if row is not None:
+            self._backdate(row, first, liver)
         self.buf.assessments.append(
             (
                 self.pid,
@@ -191,6 +239,48 @@ class Radiologist:
             )
         )
         return resp_r, resp_m
+
+    def _central_new(
+        self, lz: tumour.Lesions, rec: np.ndarray, t: float, baseline: bool
+    ) -> tuple[np.ndarray, int | None, np.ndarray]:
+        """The central reader's reading of new lesions at this scan: the ones it counts now
+        (unequivocal new ones and confirmed equivocal ones), the assessments row to date the
+        progression back to (None: none) and the confirmed lesions first seen on that row."""
+        n = lz.n
+        known, pending, prow = self.known, self.pending, self.pending_row
+        if len(known) < n:  # lesions added since the last scan
+            extra = n - len(known)
+            known = np.concatenate([known, np.zeros(extra, dtype=bool)])
+            pending = np.concatenate([pending, np.full(extra, np.nan)])
+            prow = np.concatenate([prow, np.zeros(extra, dtype=np.int64)])
+        waiting = ~np.isnan(pending)
+        seen = rec >= DETECT_MM
+        confirmed = waiting & seen
+        dropped = waiting & ~seen
+        known = known & ~dropped  # not seen again: not new disease (it may be found anew)
+        newly = ~known & ~lz.latent & seen
+        known = known | newly
+        row, first = None, np.zeros(n, dtype=bool)
+        if confirmed.any():
+            row = int(prow[confirmed].min())
+            first = confirmed & (prow == row)
+        pending[confirmed | dropped] = np.nan
+        equivocal = newly & (rec < self.equivocal_mm)
+        if baseline:
+            equivocal[:] = False
+        elif equivocal.any():
+            pending[equivocal] = t
+            prow[equivocal] = len(self.buf.assessments)  # the row this scan appends
+        self.known, self.pending, self.pending_row = known, pending, prow
+        return (newly & ~equivocal) | confirmed, row, first
+
+    def _backdate(self, row: int, first: np.ndarray, liver: np.ndarray) -> None:
+        """Progression dated back to the scan that first showed a confirmed new lesion: its
+        row reads PD under both criteria, with the new lesions it showed."""
+        r = self.buf.assessments[row]
+        intra = r[9] or bool((first & liver).any())
+        extra = r[10] or bool((first & ~liver).any())
+        self.buf.assessments[row] = (*r[:8], True, intra, extra, r[11], "PD", "PD")
 
 
 def _pad(mask: np.ndarray, n: int) -> np.ndarray:

@@ -48,6 +48,7 @@ class TumourParams:
     resistance_patient_sd_log: float
     resistance_lesion_sd_log: float
     measurement_sd_log: float
+    central_equivocal_sd: float
     disappear_mm: float
     too_small_mm: float
     nontarget_pd_volume_ratio: float

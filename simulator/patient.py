@@ -89,6 +89,7 @@ class Context:
     label_restrictions: bool = True  # later lines skip a regimen whose label is not met
     enrolment_year: float | None = None  # calendar era (None: the parameters' reference year)
     treat_beyond_progression: bool = False  # the index line outlasts radiological progression
+    assessor: str = "investigator"  # who reads the recorded responses: or "independent"
 
     @property
     def policy(self) -> LinePolicy:
@@ -102,6 +103,8 @@ class Course:
         "beyond",
         "block",
         "buf",
+        "central",
+        "cimg",
         "ctx",
         "di",
         "drug",
@@ -262,7 +265,10 @@ class Course:
         self.new_mvi = False
         self.seeds: list[float] = []
         self.segments = [self._snapshot()]
-        self.radiologist = Radiologist(p.tumour, buf, pid)
+        independent = ctx.assessor == "independent"
+        self.radiologist = Radiologist(p.tumour, buf, pid, record=not independent)
+        self.central = Radiologist(p.tumour, buf, pid, central=True) if independent else None
+        self.cimg: BlockStream | None = None
         self.exposure: list[tuple[float, float, float, DrugParams, int]] = []
         self.lines_done: list[tuple[float, float]] = []
         # Prior lines (index-line cohorts): placed before day 0 from the preset's stream.
@@ -439,6 +445,12 @@ class Course:
         self.visit = 0
         self.block = self.img.next_block()
         self.radiologist.scan(self.lesions, t, self.line, 0, self.block[0], True, False)
+        if self.central is not None:
+            self.cimg = BlockStream(
+                self.streams.keyed(Purpose.CENTRAL, self.line, drug.code), tumour.MAX_LESIONS
+            )
+            z = self.cimg.next_block()[0]
+            self.central.scan(self.lesions, t, self.line, 0, z, True, False)
         self.new_mvi = False  # known at this line's baseline: not new for it
         self._schedule_imaging()
 
@@ -534,6 +546,9 @@ class Course:
         resp = self.radiologist.scan(
             self.lesions, t, self.line, self.visit, self.block[0], False, self.new_mvi
         )
+        if self.central is not None:  # independent review: its reading is recorded
+            z = self.cimg.next_block()[0]
+            self.central.scan(self.lesions, t, self.line, self.visit, z, False, self.new_mvi)
         self.new_mvi = False
         if resp[0 if self.ctx.criterion == "recist1.1" else 1] != "PD":
             self._schedule_imaging()

@@ -405,6 +405,10 @@ class Observation(_Section):
     max_follow_up_months: float = _f(
         36.0, expected="a positive number of months up to 240, e.g. 36", gt=0, le=240
     )
+    assessor: Literal["investigator", "independent"] = _f(
+        "investigator",
+        expected="investigator (the responses recorded are those that decide treatment) or independent (a blinded central reader's, with RECIST 1.1's rule for equivocal new lesions; lines still end on the investigator's reading)",
+    )
 
     @model_validator(mode="after")
     def _window(self) -> Observation:
@@ -700,7 +704,7 @@ class Scenario(_Section):
     )
     observation: Observation = _f(
         Observation(),
-        expected="a mapping with imaging_weeks, imaging_window_days, lab_weeks, labs_off_treatment, max_follow_up_months",
+        expected="a mapping with imaging_weeks, imaging_window_days, lab_weeks, labs_off_treatment, max_follow_up_months, assessor",
     )
     analysis: Analysis = _f(
         Analysis(),

@@ -43,6 +43,8 @@ class Purpose(IntEnum):
     SPONTANEOUS = 11  # per line: whether the tumour regresses whatever the regimen
     # per patient: the new-lesion propensity, then the occult micro-lesions present at the start
     NEW_LESIONS = 12
+    # per line: the central reader's measurement errors (independent review), one block per visit
+    CENTRAL = 13
 
 
 def draw_root_seed() -> int:

@@ -46,6 +46,7 @@ def scenarios(draw) -> Scenario:
             "imaging_window_days": draw(st.sampled_from([0.0, 3.0, 7.0])),
             "lab_weeks": draw(st.sampled_from([1.0, 2.0, 4.0])),
             "max_follow_up_months": draw(st.sampled_from([3.0, 12.0, 60.0])),
+            "assessor": draw(st.sampled_from(["investigator", "independent"])),
         },
     }
     if draw(st.booleans()):

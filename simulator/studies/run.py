@@ -143,6 +143,7 @@ def build_spec(scenario: Scenario, seed: int) -> RunSpec:
             label_restrictions=scenario.treatment.label_restrictions,
             enrolment_year=scenario.cohort.enrolment_year,
             treat_beyond_progression=scenario.treatment.treat_beyond_progression,
+            assessor=scenario.observation.assessor,
         )
 
     criteria = preset.eligibility.merged(scenario.population.eligibility.criteria())
