@@ -164,9 +164,11 @@ def uncertainty_notes(results) -> list[str]:
             "fits the study about equally well: treat ramucirumab results as provisional."
         )
     notes.append(
-        "The model has a single reader: independent-review and investigator figures are "
-        "both compared with the same simulated reading; TTP by RECIST 1.0 is emulated by RECIST "
-        "1.1. Every simulated adverse event of the index line counts as treatment-related."
+        "Independent-review figures are compared with a simulated blinded central reader "
+        "(observation.assessor: independent) where the whole emulation is independently "
+        "reviewed; REFLECT's independent ORRs are compared with its investigator reading (its "
+        "PFS was investigator-assessed). TTP by RECIST 1.0 is emulated by RECIST 1.1. Every "
+        "simulated adverse event of the index line counts as treatment-related."
     )
     return notes
 

@@ -231,9 +231,9 @@ def _arm_targets(trial: str, arm: str, entry: dict, approx: bool) -> list[Target
                     label=f"{trial} {arm}: {kind.upper()} ({'RECIST 1.1' if crit == 'recist' else 'mRECIST'}"
                     + (f", {who} review" if who else "")
                     + ")",
-                    note="context only (targets.yaml); the model has a single reader"
+                    note="context only (targets.yaml): the emulation has one assessor"
                     if context
-                    else ("the model has a single reader" if who else ""),
+                    else (f"{who} review, as the emulation's assessor reads it" if who else ""),
                 )
             )
         else:
