@@ -25,7 +25,7 @@ lesions, new extrahepatic spread, new vascular invasion) is recorded with each a
 the same scans, with its own measurement errors (keyed stream ``CENTRAL``) and its own record
 of the new lesions it has found; its readings fill the ``assessments`` table, while the
 investigator's (not recorded) decide when a line ends. At each line's baseline it knows what
-the investigator knows and chooses the same targets. It applies RECIST 1.1's rule for
+the investigator knows and reads the investigator's target and non-target lesions. It applies RECIST 1.1's rule for
 equivocal new lesions (section 4.3.2: "If a new lesion is equivocal, for example because of its
 small size, continued therapy and follow-up evaluation will clarify if it represents truly new
 disease. If repeat scans confirm there is definitely a new lesion, then progression should be
@@ -59,12 +59,20 @@ class Reader:
         "t_m", "t_r",
     )  # fmt: skip
 
-    def __init__(self, lz: tumour.Lesions, line: int, record: bool = True) -> None:
+    def __init__(self, lz: tumour.Lesions, line: int) -> None:
         self.t_r, self.t_m = tumour.select_targets(lz, lz.logd)
         self.nontarget = (lz.visible & ~self.t_r) | lz.latent
         self.has_nontarget = bool(self.nontarget.any())
-        if record:
-            lz.line_seen[lz.visible] = line
+        lz.line_seen[lz.visible] = line
+
+    @classmethod
+    def same_targets(cls, other: Reader) -> Reader:
+        """A reader of the same target and non-target lesions as ``other`` (the central reader
+        follows the investigator's choice), with its own reference sums to come."""
+        rd = cls.__new__(cls)
+        rd.t_r, rd.t_m, rd.nontarget = other.t_r, other.t_m, other.nontarget
+        rd.has_nontarget = other.has_nontarget
+        return rd
 
 
 class Radiologist:
@@ -78,11 +86,13 @@ class Radiologist:
     """
 
     __slots__ = (
-        "buf", "central", "equivocal_mm", "known", "log_gone", "nt_ratio", "pending",
+        "buf", "central", "equivocal_mm", "known", "lead", "log_gone", "nt_ratio", "pending",
         "pending_row", "pid", "reader", "record", "sd", "too_small",
     )  # fmt: skip
 
-    def __init__(self, p, buf, pid: int, *, central: bool = False, record: bool = True) -> None:
+    def __init__(
+        self, p, buf, pid: int, *, central: bool = False, record: bool = True, lead=None
+    ) -> None:
         self.sd = p.measurement_sd_log
         self.log_gone = math.log(p.disappear_mm)
         self.too_small = p.too_small_mm
@@ -91,6 +101,7 @@ class Radiologist:
         self.pid = pid
         self.reader: Reader | None = None
         self.central = central
+        self.lead: Radiologist | None = lead  # central: the investigator whose targets it reads
         self.record = record or central
         self.equivocal_mm = DETECT_MM * math.exp(p.central_equivocal_sd * self.sd)
         self.known = np.zeros(0, dtype=bool)  # central: the lesions it has seen
@@ -110,11 +121,13 @@ class Radiologist:
         """Measure and read one scan; the two responses (RECIST 1.1, mRECIST), None at baseline."""
         n = lz.n
         if baseline:
-            self.reader = Reader(lz, line, record=not self.central)
-            if self.central:  # it knows what the investigator knows at a line's baseline
+            if self.central:  # the investigator's targets; it knows what the investigator knows
+                self.reader = Reader.same_targets(self.lead.reader)
                 self.known = lz.visible.copy()
                 self.pending = np.full(n, np.nan)
                 self.pending_row = np.zeros(n, dtype=np.int64)
+            else:
+                self.reader = Reader(lz, line)
         rd = self.reader
         logd = lz.log_diameters(t)
         # Extend a reader built before lesions were added (their weights are 0).

@@ -267,7 +267,11 @@ class Course:
         self.segments = [self._snapshot()]
         independent = ctx.assessor == "independent"
         self.radiologist = Radiologist(p.tumour, buf, pid, record=not independent)
-        self.central = Radiologist(p.tumour, buf, pid, central=True) if independent else None
+        self.central = (
+            Radiologist(p.tumour, buf, pid, central=True, lead=self.radiologist)
+            if independent
+            else None
+        )
         self.cimg: BlockStream | None = None
         self.exposure: list[tuple[float, float, float, DrugParams, int]] = []
         self.lines_done: list[tuple[float, float]] = []

@@ -37,7 +37,7 @@ def _pair():
     lz.new[1] = True
     buf = Buffers()
     inv = Radiologist(P, buf, 1, record=False)
-    cen = Radiologist(P, buf, 1, central=True)
+    cen = Radiologist(P, buf, 1, central=True, lead=inv)
     below = np.array([0.0, _z(9.5, 8.0)])
     assert inv.scan(lz, 0.0, 1, 0, below, True, False) is None
     assert cen.scan(lz, 0.0, 1, 0, below, True, False) is None
@@ -172,3 +172,21 @@ def test_a_bad_assessor_is_refused_with_the_field_and_the_choices():
     message = str(err.value)
     assert "bad.yaml" in message and "observation.assessor" in message and "central" in message
     assert "investigator" in message and "independent" in message
+
+
+def test_the_central_reader_reads_the_investigators_targets():
+    """A lesion the investigator first finds at a line's baseline scan is neither a target nor
+    a non-target of that line (targets are chosen before the scan); the central reader reads
+    the same targets and non-targets, and knows the lesion."""
+    lz = tumour.Lesions.simple([30.0, 15.0], [0.0, 0.0])
+    lz.visible[1] = False
+    buf = Buffers()
+    inv = Radiologist(P, buf, 1, record=False)
+    cen = Radiologist(P, buf, 1, central=True, lead=inv)
+    z = np.zeros(2)
+    inv.scan(lz, 0.0, 1, 0, z, True, False)
+    cen.scan(lz, 0.0, 1, 0, z, True, False)
+    assert lz.visible[1] and cen.known[1]
+    for mask in ("t_r", "t_m", "nontarget"):
+        np.testing.assert_array_equal(getattr(cen.reader, mask), getattr(inv.reader, mask))
+    assert not inv.reader.t_r[1] and not inv.reader.nontarget[1]
