@@ -113,6 +113,13 @@ def summarise_tables(
     return {**meta, "n": n, "replicates": len(reps), "metrics": summary_mod.summarise(per)}
 
 
+#: The report's provenance line for each ``observation.assessor``.
+_READERS = {
+    "investigator": "the investigator",
+    "independent": "blinded independent central review",
+}
+
+
 def analyse(
     tables,
     out,
@@ -126,12 +133,15 @@ def analyse(
     figures: bool = True,
     notes=(),
     response_rule: ResponseRule | None = None,
+    assessor: str | None = None,
 ) -> Analysis:
     """Write the analysis outputs of ``tables`` into the folder ``out`` (created if needed).
 
     ``summary``: the run's summary.json content (written when ``out`` has none); when None it
     is computed here and written, replacing any summary.json in ``out``.
     ``response_rule``: how best overall response is read (None: SD from 42 days, unconfirmed).
+    ``assessor``: whose reading the responses are ("investigator" or "independent", as a
+    scenario's ``observation.assessor``; None: not known, and the Methods do not say).
     Figures need matplotlib (the ``figures`` extra); without it they are skipped with a note.
     """
     from hccsim.analysis import report
@@ -214,6 +224,7 @@ def analyse(
         "replicates analysed": str(min(len(reps), max_replicates)),
         "scan interval for the PFS missed-scan rule": f"{scan_interval_days:g} days",
         "best overall response": as_response_rule(response_rule).describe(),
+        **({"scans read by": _READERS.get(assessor, assessor)} if assessor else {}),
         "python": platform.python_version(),
     }
     result.report = report.write_report(
@@ -226,6 +237,6 @@ def analyse(
         tables=formatted,
         figures=shown,
         notes=result.notes,
-        methods=report.methods_for(response_rule),
+        methods=report.methods_for(response_rule, assessor),
     )
     return result

@@ -122,9 +122,23 @@ METHODS: tuple[tuple[str, str], ...] = (
 )
 
 
-def methods_for(rule) -> tuple[tuple[str, str], ...]:
-    """:data:`METHODS` with the best-response sentences of ``rule``."""
-    response = _SCAN_READING + _best_response_text(rule)
+#: Who read the scans, by the scenario's ``observation.assessor`` (None: not known, not said).
+ASSESSOR_TEXT = {
+    "investigator": "Responses and progression are the investigator's reading. ",
+    "independent": (
+        "Responses and progression are a blinded independent central review's reading, which "
+        "counts an equivocal small new lesion only when the next scan shows it again and then "
+        "dates the progression back to the scan that first showed it (RECIST 1.1 section "
+        "4.3.2); lines of treatment end on the investigator's reading, so a progression the "
+        "review has not confirmed when imaging stops is censored at its last adequate scan. "
+    ),
+}
+
+
+def methods_for(rule, assessor: str | None = None) -> tuple[tuple[str, str], ...]:
+    """:data:`METHODS` with the best-response sentences of ``rule`` and, when known, who read
+    the scans (``assessor``: "investigator" or "independent")."""
+    response = _SCAN_READING + ASSESSOR_TEXT.get(assessor or "", "") + _best_response_text(rule)
     return tuple((h, response if h == "Response" else p) for h, p in METHODS)
 
 

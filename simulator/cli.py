@@ -587,6 +587,7 @@ def _run(args) -> int:
         provenance={**_provenance(out), **cut},
         summary=result.summary,
         response_rule=sc.response_rule,
+        assessor=sc.observation.assessor,
     )
     if not args.quiet:
         print(f"  report:         {done.report} (tables/, figures/)")
@@ -680,6 +681,7 @@ def _analyze(args) -> int:
         messages = [f"{args.folder}: {m}" for m in exc.messages]
         raise InputError(messages[0], messages) from None
     summary, interval, rule, meta = None, None, None, {"source": str(src)}
+    assessor = None
     if run_folder is not None:
         import json
 
@@ -694,6 +696,7 @@ def _analyze(args) -> int:
 
             sc = scenario_mod.load(resolved)
             interval, rule = sc.imaging_interval_days, sc.response_rule
+            assessor = sc.observation.assessor
             tables, cut = _with_data_cut(tables, sc)
             meta = {**meta, **cut}
     if args.scan_interval_weeks:
@@ -731,6 +734,7 @@ def _analyze(args) -> int:
         max_replicates=args.max_replicates,
         notes=warnings,
         response_rule=rule,
+        assessor=assessor,
     )
     if not args.quiet:
         m = done.summary["metrics"]

@@ -190,3 +190,22 @@ def test_the_central_reader_reads_the_investigators_targets():
     for mask in ("t_r", "t_m", "nontarget"):
         np.testing.assert_array_equal(getattr(cen.reader, mask), getattr(inv.reader, mask))
     assert not inv.reader.t_r[1] and not inv.reader.nontarget[1]
+
+
+def test_the_methods_say_whose_reading_the_responses_are():
+    """Run and analyze reports (``methods_for``) and compare reports (``compare.methods``) state
+    the assessor when it is known; an external cohort's report (None) does not guess."""
+    from hccsim.analysis.report import ASSESSOR_TEXT, methods_for
+    from hccsim.analysis.response import ResponseRule
+    from hccsim.simulator.studies import compare
+
+    def response(methods):
+        return dict(methods)["Response" if "Response" in dict(methods) else "Endpoints"]
+
+    rule = ResponseRule()
+    assert "blinded independent central review" in response(methods_for(rule, "independent"))
+    assert "investigator's reading" in response(methods_for(rule, "investigator"))
+    unknown = response(methods_for(rule))
+    assert all(text.strip() not in unknown for text in ASSESSOR_TEXT.values())
+    assert "blinded independent" in response(compare.methods(rule, "independent"))
+    assert "investigator's reading" in response(compare.methods(rule))

@@ -564,14 +564,19 @@ def write_outputs(out, result: CompareResult, summary: dict, provenance: dict) -
         headline=(),
         tables=report_tables(summary),
         figures=figures,
-        methods=methods(sc.response_rule),
+        methods=methods(sc.response_rule, sc.observation.assessor),
     )
     return figures
 
 
-def methods(rule) -> tuple[tuple[str, str], ...]:
-    """The report's Methods, the endpoints paragraph stating the best-response ``rule``."""
-    return tuple((h, p.format(rule=rule.describe()) if h == "Endpoints" else p) for h, p in METHODS)
+def methods(rule, assessor: str = "investigator") -> tuple[tuple[str, str], ...]:
+    """The report's Methods, the endpoints paragraph stating the best-response ``rule`` and
+    whose reading the responses are (``assessor``, the scenario's ``observation.assessor``)."""
+    from hccsim.analysis.report import ASSESSOR_TEXT
+
+    endpoints = {h: (p.format(rule=rule.describe()) + " " + ASSESSOR_TEXT[assessor]).strip()
+                 for h, p in METHODS if h == "Endpoints"}  # fmt: skip
+    return tuple((h, endpoints.get(h, p)) for h, p in METHODS)
 
 
 METHODS = (
