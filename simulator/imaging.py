@@ -46,9 +46,18 @@ import numpy as np
 
 from hccsim.analysis.response import NODE_NORMAL_MM, visit_response
 from hccsim.simulator.disease import tumour
+from hccsim.simulator.records import ASSESSMENT_COLS
 
 _ORGAN_NAMES = np.array(tumour.ORGANS, dtype=object)
 DETECT_MM = 10.0
+#: Positions in an assessments row (records.ASSESSMENT_COLS) that a dated-back progression sets.
+_NEW, _INTRA, _EXTRA, _RESP_R, _RESP_M = (
+    ASSESSMENT_COLS.index(c)
+    for c in (
+        "new_lesions", "new_intrahepatic", "new_extrahepatic", "response_recist",
+        "response_mrecist",
+    )
+)  # fmt: skip
 
 
 class Reader:
@@ -78,11 +87,11 @@ class Reader:
 class Radiologist:
     """Scans one patient: holds the measurement parameters and the line's :class:`Reader`.
 
-    The investigator (``central=False``) records the lesions and, unless ``record`` is False
+    The investigator (no ``lead``) records the lesions and, unless ``record`` is False
     (independent review), the assessments, and marks the new lesions it finds on the lesions
-    themselves (``Lesions.visible``). The central reader (``central=True``) keeps its own record
-    of known lesions, records only the assessments, and holds equivocal new lesions until a
-    later scan confirms them (module docstring).
+    themselves (``Lesions.visible``). The central reader (``lead``: the investigator whose
+    targets it reads) keeps its own record of known lesions, records only the assessments, and
+    holds equivocal new lesions until the next scan confirms them (module docstring).
     """
 
     __slots__ = (
@@ -90,9 +99,7 @@ class Radiologist:
         "pending_row", "pid", "reader", "record", "sd", "too_small",
     )  # fmt: skip
 
-    def __init__(
-        self, p, buf, pid: int, *, central: bool = False, record: bool = True, lead=None
-    ) -> None:
+    def __init__(self, p, buf, pid: int, *, record: bool = True, lead=None) -> None:
         self.sd = p.measurement_sd_log
         self.log_gone = math.log(p.disappear_mm)
         self.too_small = p.too_small_mm
@@ -100,9 +107,9 @@ class Radiologist:
         self.buf = buf
         self.pid = pid
         self.reader: Reader | None = None
-        self.central = central
         self.lead: Radiologist | None = lead  # central: the investigator whose targets it reads
-        self.record = record or central
+        self.central = lead is not None
+        self.record = record or self.central
         self.equivocal_mm = DETECT_MM * math.exp(p.central_equivocal_sd * self.sd)
         self.known = np.zeros(0, dtype=bool)  # central: the lesions it has seen
         self.pending = np.zeros(0)  # central: day an equivocal lesion was first seen (NaN: none)
@@ -290,10 +297,12 @@ class Radiologist:
     def _backdate(self, row: int, first: np.ndarray, liver: np.ndarray) -> None:
         """Progression dated back to the scan that first showed a confirmed new lesion: its
         row reads PD under both criteria, with the new lesions it showed."""
-        r = self.buf.assessments[row]
-        intra = r[9] or bool((first & liver).any())
-        extra = r[10] or bool((first & ~liver).any())
-        self.buf.assessments[row] = (*r[:8], True, intra, extra, r[11], "PD", "PD")
+        r = list(self.buf.assessments[row])
+        r[_NEW] = True
+        r[_INTRA] = r[_INTRA] or bool((first & liver).any())
+        r[_EXTRA] = r[_EXTRA] or bool((first & ~liver).any())
+        r[_RESP_R] = r[_RESP_M] = "PD"
+        self.buf.assessments[row] = tuple(r)
 
 
 def _pad(mask: np.ndarray, n: int) -> np.ndarray:

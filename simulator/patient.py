@@ -268,9 +268,7 @@ class Course:
         independent = ctx.assessor == "independent"
         self.radiologist = Radiologist(p.tumour, buf, pid, record=not independent)
         self.central = (
-            Radiologist(p.tumour, buf, pid, central=True, lead=self.radiologist)
-            if independent
-            else None
+            Radiologist(p.tumour, buf, pid, lead=self.radiologist) if independent else None
         )
         self.cimg: BlockStream | None = None
         self.exposure: list[tuple[float, float, float, DrugParams, int]] = []

@@ -37,7 +37,7 @@ def _pair():
     lz.new[1] = True
     buf = Buffers()
     inv = Radiologist(P, buf, 1, record=False)
-    cen = Radiologist(P, buf, 1, central=True, lead=inv)
+    cen = Radiologist(P, buf, 1, lead=inv)
     below = np.array([0.0, _z(9.5, 8.0)])
     assert inv.scan(lz, 0.0, 1, 0, below, True, False) is None
     assert cen.scan(lz, 0.0, 1, 0, below, True, False) is None
@@ -54,9 +54,9 @@ def _visit(lz, inv, cen, day, visit, measured_new_mm):
 def test_the_equivocal_limit_is_one_measurement_sd_above_detection():
     """The committed margin (1 SD of the 8% measurement error): 10.83 mm, as docs/model.md
     says (a regression value of the parameter set)."""
-    cen = Radiologist(P, Buffers(), 0, central=True)
+    cen = Radiologist(P, Buffers(), 0, lead=Radiologist(P, Buffers(), 0))
+    assert cen.central and cen.record
     assert cen.equivocal_mm == pytest.approx(10.0 * math.exp(0.08), rel=1e-12)
-    assert Radiologist(P, Buffers(), 0).central is False
 
 
 def test_an_equivocal_new_lesion_confirmed_later_dates_progression_back():
@@ -182,7 +182,7 @@ def test_the_central_reader_reads_the_investigators_targets():
     lz.visible[1] = False
     buf = Buffers()
     inv = Radiologist(P, buf, 1, record=False)
-    cen = Radiologist(P, buf, 1, central=True, lead=inv)
+    cen = Radiologist(P, buf, 1, lead=inv)
     z = np.zeros(2)
     inv.scan(lz, 0.0, 1, 0, z, True, False)
     cen.scan(lz, 0.0, 1, 0, z, True, False)

@@ -574,9 +574,12 @@ def methods(rule, assessor: str = "investigator") -> tuple[tuple[str, str], ...]
     whose reading the responses are (``assessor``, the scenario's ``observation.assessor``)."""
     from hccsim.analysis.report import ASSESSOR_TEXT
 
-    endpoints = {h: (p.format(rule=rule.describe()) + " " + ASSESSOR_TEXT[assessor]).strip()
-                 for h, p in METHODS if h == "Endpoints"}  # fmt: skip
-    return tuple((h, endpoints.get(h, p)) for h, p in METHODS)
+    return tuple(
+        (h, (p.format(rule=rule.describe()) + " " + ASSESSOR_TEXT[assessor]).strip())
+        if h == "Endpoints"
+        else (h, p)
+        for h, p in METHODS
+    )
 
 
 METHODS = (
