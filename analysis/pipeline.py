@@ -113,13 +113,6 @@ def summarise_tables(
     return {**meta, "n": n, "replicates": len(reps), "metrics": summary_mod.summarise(per)}
 
 
-#: The report's provenance line for each ``observation.assessor``.
-_READERS = {
-    "investigator": "the investigator",
-    "independent": "blinded independent central review",
-}
-
-
 def analyse(
     tables,
     out,
@@ -224,7 +217,7 @@ def analyse(
         "replicates analysed": str(min(len(reps), max_replicates)),
         "scan interval for the PFS missed-scan rule": f"{scan_interval_days:g} days",
         "best overall response": as_response_rule(response_rule).describe(),
-        **({"scans read by": _READERS.get(assessor, assessor)} if assessor else {}),
+        **({"scans read by": report.READERS.get(assessor, assessor)} if assessor else {}),
         "python": platform.python_version(),
     }
     result.report = report.write_report(

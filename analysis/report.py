@@ -135,6 +135,13 @@ ASSESSOR_TEXT = {
 }
 
 
+#: Who read the scans, in a few words (the provenance line "scans read by").
+READERS = {
+    "investigator": "the investigator",
+    "independent": "blinded independent central review",
+}
+
+
 def methods_for(rule, assessor: str | None = None) -> tuple[tuple[str, str], ...]:
     """:data:`METHODS` with the best-response sentences of ``rule`` and, when known, who read
     the scans (``assessor``: "investigator" or "independent")."""

@@ -627,6 +627,13 @@ def _with_data_cut(tables, sc) -> tuple[dict, dict]:
     }
 
 
+def _reader(assessor: str) -> str:
+    """The provenance line "scans read by" for a scenario's ``observation.assessor``."""
+    from hccsim.analysis.report import READERS
+
+    return READERS[assessor]
+
+
 def _provenance(run_folder: Path) -> dict:
     """The run's provenance.json, flattened to text for the report."""
     import json
@@ -893,6 +900,7 @@ def _power(args) -> int:
         "seed": str(seed),
         "replicates per size": str(sc.power.replicates),
         "sample sizes": ", ".join(map(str, sc.power.sample_sizes)),
+        "scans read by": _reader(sc.observation.assessor),
         "seconds": f"{time.monotonic() - t0:.1f} with {args.jobs} job(s), {args.backend}",
         "libraries": json.dumps(library_versions(), sort_keys=True),
     }
@@ -949,6 +957,11 @@ def _sweep(args) -> int:
         "seed": str(plan.seed),
         "mode": plan.mode,
         "points": str(len(plan.points)),
+        "scans read by": (
+            "per point (observation.assessor is swept)"
+            if "observation.assessor" in plan.paths
+            else _reader(resolved.observation.assessor)
+        ),
         "replicates per point": str(
             resolved.power.replicates if plan.mode == "power" else resolved.replicates
         ),
@@ -1015,6 +1028,7 @@ def _compare(args) -> int:
         "replicates": str(replicates),
         "patients per arm and replicate": str(sc.cohort.size),
         "arms": ", ".join(result.arms) + f" (reference: {result.reference})",
+        "scans read by": _reader(sc.observation.assessor),
         "seconds": f"{time.monotonic() - t0:.1f} with {args.jobs} job(s)",
         "libraries": json.dumps(library_versions(), sort_keys=True),
     }

@@ -209,3 +209,14 @@ def test_the_methods_say_whose_reading_the_responses_are():
     assert all(text.strip() not in unknown for text in ASSESSOR_TEXT.values())
     assert "blinded independent" in response(compare.methods(rule, "independent"))
     assert "investigator's reading" in response(compare.methods(rule))
+
+
+def test_sweep_methods_say_whose_reading_or_that_it_is_swept():
+    """A sweep report states the scenario's assessor, or that the grid sweeps it."""
+    from hccsim.simulator.studies import sweep
+
+    sc = _scenario("investigator")
+    fixed = dict(sweep.methods(sc, ["observation.imaging_weeks"]))["Reading of scans"]
+    assert "investigator's reading" in fixed
+    swept = dict(sweep.methods(sc, ["observation.assessor"]))["Reading of scans"]
+    assert "swept" in swept and "investigator's reading" not in swept

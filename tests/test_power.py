@@ -187,7 +187,8 @@ def test_power_command_writes_its_outputs(tmp_path):
     assert all(0.0 <= r["power"] <= 1.0 for r in data["rows"])
     assert (out / "power.csv").read_text().startswith("n,replicates,power,")
     assert (out / "figures" / "power_curve.png").read_bytes()[:4] == b"\x89PNG"
-    assert "data:image/png;base64," in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "scans read by" in html
     assert "Schoenfeld" in res.stdout
     assert res.stderr == ""  # its data cut (36 months) is reached: no note
 

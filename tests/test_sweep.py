@@ -212,6 +212,7 @@ def test_cli_writes_every_output_and_is_the_same_for_one_and_two_jobs(tmp_path):
     assert "seed: 4242" in (one / "scenario.resolved.yaml").read_text()
     html = (one / "report.html").read_text()
     assert "data:image/png;base64," in html and "sweep-check" in html
+    assert "scans read by" in html and "Reading of scans" in html
 
     r2 = hccsim("sweep", str(path), "--jobs", "2", "--out", str(two), "--quiet")
     assert r2.returncode == 0, r2.stderr

@@ -356,6 +356,8 @@ def write_outputs(out, sc: Scenario, seed: int, rows: list[PowerRow], provenance
         f"hazard ratio and the mean number of events. Target power {sc.power.target_power:g}: "
         f"{target} (monotone interpolation)."
     )
+    if sc.power.endpoint != "os":
+        shown.attrs["note"] += " " + report.ASSESSOR_TEXT[sc.observation.assessor].strip()
     report.write_report(
         out / "report.html",
         title=f"hccsim power: {sc.name}",

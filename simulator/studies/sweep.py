@@ -674,9 +674,25 @@ def write_outputs(out, result: SweepResult, provenance: dict, *, source: str = "
         tables=_report_tables(result),
         figures={"sweep": (figure, caption)},
         notes=result.notes,
-        methods=METHODS,
+        methods=methods(sc, p.paths),
     )
     return out
+
+
+def methods(sc: Scenario, paths) -> tuple[tuple[str, str], ...]:
+    """The report's Methods: :data:`METHODS` and whose reading the responses and progression
+    are (the scenario's ``observation.assessor``, or per point when the grid sweeps it)."""
+    from hccsim.analysis.report import ASSESSOR_TEXT
+
+    if "observation.assessor" in paths:
+        reading = (
+            "Whose reading the responses and progression are is swept (observation.assessor): "
+            "at each point, the investigator's or a blinded independent central review's, as "
+            "hccsim run describes them."
+        )
+    else:
+        reading = ASSESSOR_TEXT[sc.observation.assessor].strip()
+    return (*METHODS, ("Reading of scans", reading))
 
 
 def text_table(result: SweepResult) -> str:
