@@ -488,3 +488,19 @@ def test_analysis_io_does_not_import_the_simulator():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_doc_lists_every_adverse_event_term_the_simulator_writes():
+    """docs/data-format.md names the spellings of the simulator's terms so that real tables
+    can match them: every catalogue term, every lab-graded term and the two decompensation
+    events (simulator/patient.py), and nothing else."""
+    from hccsim.analysis import ctcae
+    from hccsim.simulator import catalogue
+
+    terms = {"ascites", "hepatic_encephalopathy", *ctcae.LAB_TERMS}
+    for therapy in catalogue.catalogue().values():
+        terms |= set(therapy.adverse_events.terms)
+    text = " ".join(DOC.read_text().split())
+    start = text.index("real and simulated tables line up. Those are:")
+    listed = set(re.findall(r"`([a-z_]+)`", text[start : text.index("`read_cohort`", start)]))
+    assert listed == terms
