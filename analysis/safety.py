@@ -36,7 +36,8 @@ mean of the two middle values for an even count); ECOG 0 vs >= 1; Child-Pugh cla
 A or B vs C. Patients whose value is missing, or outside the two groups (Child-Pugh C; BCLC 0
 or D), are left out of that factor only and counted in ``n_excluded``. Each factor is a 2 x 2
 table (group x discontinued or not) with a two-sided Fisher exact test
-(``scipy.stats.fisher_exact``).
+(``scipy.stats.fisher_exact``). When one group is empty there is nothing to compare: the
+p-value is NaN (shown "NA"), not the 1.0 that the only possible table would give.
 
 The per-patient flags are numpy arrays in patients-table order; they are what a fast
 per-replicate summary uses. pandas and scipy are imported only by the functions that return
@@ -266,7 +267,7 @@ def discontinuation_by_subgroup(tables, *, replicate=None):
     Two rows per factor (age, ecog, child_pugh, bclc; definitions in the module docstring),
     columns :data:`SUBGROUP_COLUMNS`: ``n`` patients in the group, ``discontinued_n`` and
     ``discontinued_pct`` (0-100, of the group), the two-sided Fisher exact p-value of the
-    factor's 2 x 2 table (on both rows), and ``n_excluded`` (patients left out of the factor:
+    factor's 2 x 2 table (on both rows; NaN when a group is empty), and ``n_excluded`` (patients left out of the factor:
     missing or outside the two groups). ``df.attrs`` holds ``age_median`` and ``n_patients``.
     """
     import pandas as pd
@@ -283,7 +284,11 @@ def discontinuation_by_subgroup(tables, *, replicate=None):
     for factor, groups, definitions, member in factors:
         n = [int(np.count_nonzero(member == g)) for g in (0, 1)]
         d = [int(np.count_nonzero(disc & (member == g))) for g in (0, 1)]
-        p = float(fisher_exact([[d[0], n[0] - d[0]], [d[1], n[1] - d[1]]]).pvalue)
+        p = (
+            float(fisher_exact([[d[0], n[0] - d[0]], [d[1], n[1] - d[1]]]).pvalue)
+            if min(n) > 0
+            else math.nan  # an empty group: no comparison, not "no difference"
+        )
         excluded = int(np.count_nonzero(member < 0))
         for g in (0, 1):
             rows.append(

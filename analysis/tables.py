@@ -417,7 +417,7 @@ def _discontinuation(cols):
     note = (
         "Discontinuation of the index line for adverse events (end_reason toxicity) by baseline "
         "subgroup: n patients in the group, discontinued n and % of the group, two-sided Fisher "
-        f"exact p of the factor's 2 x 2 table (on both rows). Age split at the cohort median "
+        "exact p of the factor's 2 x 2 table (on both rows; NA when a group is empty). Age split at the cohort median "
         f"({d.attrs['age_median']:g} years here); n_excluded: patients outside the two groups "
         "(missing, Child-Pugh C, BCLC 0 or D)."
     )

@@ -362,12 +362,15 @@ def test_subgroups_from_pandas_with_nullable_dtypes():
 
 
 def test_a_factor_with_an_empty_group():
-    # Everyone ECOG 0: the >= 1 group is empty; its percentage is NaN and Fisher's test on a
-    # table with an empty row has one possible table, p = 1.
+    # Everyone ECOG 0: the >= 1 group is empty; its percentage is NaN, and so is the p-value:
+    # Fisher's test on a table with an empty row has one possible table (scipy and R give
+    # p = 1), which would read as "no difference" where nothing was compared.
     t = subgroup_cohort()
     t["patients"]["ecog"] = np.zeros(9)
     df = discontinuation_by_subgroup(t).set_index(["factor", "group"])
     assert df.loc[("ecog", ">=1"), "n"] == 0
     assert math.isnan(df.loc[("ecog", ">=1"), "discontinued_pct"])
     assert df.loc[("ecog", "0"), "discontinued_n"] == 4
-    assert df.loc[("ecog", "0"), "p_value"] == 1.0
+    assert df.loc[("ecog", "0"), "p_value"] != df.loc[("ecog", "0"), "p_value"]  # NaN
+    assert math.isnan(df.loc[("ecog", ">=1"), "p_value"])
+    assert df.loc[("age", "below_median"), "p_value"] == pytest.approx(13 / 28)  # others kept
