@@ -1015,6 +1015,8 @@ def _compare(args) -> int:
         scheduler=args.scheduler,
         progress=(lambda d, t: bar(d, t)) if bar else None,
     )
+    if result.cut_not_reached:
+        _cut_note(path, sc, [f"{result.cut_not_reached} of {replicates} replicates"])
     summary = compare_mod.summarise_compare(result)
     out.mkdir(parents=True, exist_ok=True)
     resolved = sc.model_copy(update={"seed": seed, "replicates": replicates})

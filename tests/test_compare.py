@@ -185,6 +185,7 @@ def test_cli_writes_every_output(tmp_path, three_arms):
     data = json.loads((out / "compare.json").read_text())
     assert data["arms"] == ["ram", "ram_again", "cabo"] and data["replicates"] == 2
     assert data["differences"]["ram_again"]["os_median_months"]["mean"] == 0.0
+    assert data["data_cut_not_reached_replicates"] == 0 and "note:" not in r.stderr
     html = (out / "report.html").read_text()
     assert "Differences from ram" in html and "data:image/png;base64," in html
     again = hccsim("compare", str(path), "--out", str(out))
@@ -293,3 +294,25 @@ def test_the_report_methods_state_the_scenarios_response_rule():
     assert "(SD at least 42 days after its start; no confirmation)" in default
     assert "(SD at least 0 days after its start; CR/PR confirmed at least 28 days later)" in chart
     assert "{" not in default + chart
+
+
+def test_an_unreached_data_cut_gets_a_note(tmp_path):
+    """A calendar cut after the simulated follow-up: each replicate is analysed with all its
+    follow-up, as hccsim run does, and the terminal, compare.json and the report say so."""
+    text = BASE.format(arms=TWO, size=20, replicates=2).replace(
+        "max_follow_up_months: 24", "max_follow_up_months: 12"
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    r = hccsim("compare", str(path), "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == (
+        f"hccsim: note: {path}: analysis.data_cut_months: 20 not reached in 2 of 2 replicates "
+        "(the simulated follow-up, observation.max_follow_up_months 12, ended before it with "
+        "patients alive); these are analysed with all their follow-up\n"
+    )
+    assert json.loads((out / "compare.json").read_text())["data_cut_not_reached_replicates"] == 2
+    assert "was not reached in 2 of 2 replicates" in (out / "report.html").read_text()
+    reached = compare_mod.simulate_compare(_scenario(TWO, size=20, replicates=2), 11, 2)
+    assert reached.cut_not_reached == 0  # follow-up to 24 months passes the cut at 20

@@ -237,3 +237,21 @@ def test_cli_refuses_a_scenario_without_a_sweep_section(tmp_path):
     assert r.returncode == 2
     assert "sweep: missing" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_point_whose_data_cut_is_not_reached_gets_a_note():
+    """A calendar cut beyond every patient's follow-up (60 months; entry over 20 months and
+    12 months of follow-up) is not reached: that point's replicates are analysed with all
+    their follow-up (as hccsim run does), and the notes say at which point. At 22 months the
+    late entrants are followed past the cut: reached, no note."""
+    text = BASE.format(sweep="sweep: {grid: {analysis.data_cut_months: [60, 22]}}")
+    sc = loads(text.replace("max_follow_up_months: 24", "max_follow_up_months: 12"), "t.yaml")
+    result = sweep.simulate_sweep(sweep.plan(sc, source="t.yaml"))
+    assert result.cut_not_reached == [3, 0]
+    notes = [n for n in result.notes if "data_cut_months" in n]
+    assert notes == [
+        "At analysis.data_cut_months=60: analysis.data_cut_months 60 was not reached in 3 of "
+        "3 replicates (the simulated follow-up, observation.max_follow_up_months 12, ended "
+        "before it with patients alive); those are analysed with all their follow-up."
+    ]
+    assert [pt["data_cut_not_reached"] for pt in sweep.sweep_json(result)["points"]] == [3, 0]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hccsim.analysis.endpoints import data_cut
+from hccsim.analysis.endpoints import data_cut, followed_beyond
 from hccsim.analysis.summary import metrics_from_endpoints, patient_endpoints
 from hccsim.analysis.survival import _rmst_km, kaplan_meier
 from hccsim.simulator.errors import InputError
@@ -150,12 +150,16 @@ def arm_metrics(tables: dict, sc: Scenario, drugs: list[str], ep: dict | None = 
     return out
 
 
-def compare_replicate(sc: Scenario, seed: int, replicate: int, keep_km: bool) -> dict:
-    """Every arm of one replicate: ``{arm: (metrics, survival times or None)}``."""
+def compare_replicate(sc: Scenario, seed: int, replicate: int, keep_km: bool) -> tuple[dict, bool]:
+    """Every arm of one replicate, ``{arm: (metrics, survival times or None)}``, and whether
+    the calendar data cut (``analysis.data_cut_months``) was not reached in some arm: the
+    simulated follow-up ended before it with patients alive, so that arm is analysed with all
+    its follow-up (``endpoints.followed_beyond``)."""
     spec = build_spec(sc, seed)
     cut = sc.analysis.data_cut_months
     drugs = drugs_of(sc)
     out = {}
+    not_reached = False
     for ctx in spec.arms:
         arm_spec = dataclasses.replace(spec, ctx=ctx, arms=(), weights=(), stratify_by=())
         tables = concat(
@@ -165,6 +169,8 @@ def compare_replicate(sc: Scenario, seed: int, replicate: int, keep_km: bool) ->
             ]
         )
         if cut is not None:
+            beyond, alive = followed_beyond(tables, cut * DAYS_PER_MONTH)
+            not_reached = not_reached or (alive and not beyond)
             tables = data_cut(tables, cut * DAYS_PER_MONTH)
         ep = patient_endpoints(
             tables, scan_interval_days=sc.imaging_interval_days, response_rule=sc.response_rule
@@ -173,7 +179,7 @@ def compare_replicate(sc: Scenario, seed: int, replicate: int, keep_km: bool) ->
         if keep_km:
             km = {e: (ep[e].durations, ep[e].events) for e in RMST_ENDPOINTS}
         out[ctx.arm] = (arm_metrics(tables, sc, drugs, ep), km)
-    return out
+    return out, not_reached
 
 
 @dataclass
@@ -186,6 +192,9 @@ class CompareResult:
     values: dict[str, np.ndarray]  # arm -> (replicates x metrics)
     km: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]  # arm -> endpoint -> pooled
     km_replicates: int
+    #: replicates in which the calendar data cut was not reached in some arm (analysed with
+    #: all their follow-up)
+    cut_not_reached: int = 0
 
     @property
     def replicates(self) -> int:
@@ -220,8 +229,10 @@ def simulate_compare(
     rows: dict[str, list[list[float]]] = {a: [] for a in names}
     km_parts: dict[str, dict[str, list]] = {a: {e: [] for e in RMST_ENDPOINTS} for a in names}
     tasks = [(sc, seed, r, r < km_reps) for r in range(replicates)]
+    missed = 0
     with mapper(jobs, backend, scheduler) as run_map:
-        for done, result in enumerate(run_map(compare_replicate, tasks), start=1):
+        for done, (result, not_reached) in enumerate(run_map(compare_replicate, tasks), start=1):
+            missed += not_reached
             for arm in names:
                 values, km = result[arm]
                 rows[arm].append([values[m] for m in metrics])
@@ -249,6 +260,7 @@ def simulate_compare(
         {a: np.array(rows[a], dtype=float).reshape(replicates, len(metrics)) for a in names},
         km,
         km_reps,
+        missed,
     )
 
 
@@ -323,6 +335,7 @@ def summarise_compare(result: CompareResult) -> dict:
         "reference": result.reference,
         "rmst_months": sc.compare.rmst_months if sc.compare else 12.0,
         "data_cut_months": sc.analysis.data_cut_months,
+        "data_cut_not_reached_replicates": result.cut_not_reached,
         "metrics": per_arm,
         "differences": diffs,
     }
@@ -564,9 +577,23 @@ def write_outputs(out, result: CompareResult, summary: dict, provenance: dict) -
         headline=(),
         tables=report_tables(summary),
         figures=figures,
+        notes=[cut_note(sc, result.cut_not_reached, result.replicates)]
+        if result.cut_not_reached
+        else [],
         methods=methods(sc.response_rule, sc.observation.assessor),
     )
     return figures
+
+
+def cut_note(sc: Scenario, missed: int, replicates: int) -> str:
+    """What the reports say when the calendar data cut was not reached in ``missed`` of
+    ``replicates`` replicates."""
+    return (
+        f"analysis.data_cut_months {sc.analysis.data_cut_months:g} was not reached in {missed} "
+        f"of {replicates} replicates: the simulated follow-up (observation.max_follow_up_months "
+        f"{sc.observation.max_follow_up_months:g}) ended before it with patients alive, so "
+        "those replicates are analysed with all their follow-up."
+    )
 
 
 def methods(rule, assessor: str = "investigator") -> tuple[tuple[str, str], ...]:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hccsim.analysis.endpoints import data_cut
+from hccsim.analysis.endpoints import data_cut, followed_beyond
 from hccsim.analysis.summary import (
     concat_endpoints,
     metrics_from_endpoints,
@@ -202,10 +202,22 @@ def replicate_tables(sc: Scenario, seed: int, replicate: int):
 def summary_replicate(sc: Scenario, seed: int, replicate: int, names: list[str]) -> dict:
     """The metrics ``names`` of one replicate of ``sc`` at its calendar data cut (computed as
     ``hccsim run`` does: per batch, then joined)."""
+    return summary_replicate_and_cut(sc, seed, replicate, names)[0]
+
+
+def summary_replicate_and_cut(
+    sc: Scenario, seed: int, replicate: int, names: list[str]
+) -> tuple[dict, bool]:
+    """:func:`summary_replicate` and whether the calendar data cut was not reached (the
+    simulated follow-up ended before it with patients alive; ``endpoints.followed_beyond``,
+    its batches' answers combined with or)."""
     cut = sc.analysis.data_cut_months
     parts = []
+    beyond = alive = False
     for tables in replicate_tables(sc, seed, replicate):
         if cut is not None:
+            batch_beyond, batch_alive = followed_beyond(tables, cut * DAYS_PER_MONTH)
+            beyond, alive = beyond or batch_beyond, alive or batch_alive
             tables = data_cut(tables, cut * DAYS_PER_MONTH)
         parts.append(
             patient_endpoints(
@@ -214,12 +226,12 @@ def summary_replicate(sc: Scenario, seed: int, replicate: int, names: list[str])
         )
     metrics = metrics_from_endpoints(concat_endpoints(parts))
     # An ae_* term that never occurred is absent; summarise counts it 0.
-    return {m: metrics[m] for m in names if m in metrics}
+    return {m: metrics[m] for m in names if m in metrics}, alive and not beyond
 
 
-def _summary_task(sc: Scenario, seed: int, replicate: int, names: list[str]) -> dict:
+def _summary_task(sc: Scenario, seed: int, replicate: int, names: list[str]) -> tuple[dict, bool]:
     try:
-        return summary_replicate(sc, seed, replicate, names)
+        return summary_replicate_and_cut(sc, seed, replicate, names)
     except cohort.EligibilityError as exc:  # bad input: a picklable InputError for the client
         raise InputError(str(exc)) from None
 
@@ -268,6 +280,9 @@ class SweepResult:
     #: power mode: per point, one ``power.PowerRow`` per sample size, and n at target power
     power_rows: list[list] = field(default_factory=list)
     n_target: list[float] = field(default_factory=list)
+    #: per point: replicates (summary mode) or simulated trials at some sample size (power
+    #: mode) in which the calendar data cut was not reached
+    cut_not_reached: list[int] = field(default_factory=list)
 
     @property
     def notes(self) -> list[str]:
@@ -287,6 +302,25 @@ class SweepResult:
                 "median was not reached or the statistic could not be formed; the median and "
                 "95% range across replicates are still given where defined."
             )
+        for i, missed in enumerate(self.cut_not_reached):
+            if missed:
+                point, sc = p.points[i], p.scenarios[i]
+                unit = "replicates" if p.mode == "summary" else "simulated trials"
+                if sc.analysis.data_cut_months is not None:
+                    cut = f"analysis.data_cut_months {sc.analysis.data_cut_months:g}"
+                    why = (
+                        "the simulated follow-up, observation.max_follow_up_months "
+                        f"{sc.observation.max_follow_up_months:g}, ended before it with "
+                        "patients alive"
+                    )
+                else:
+                    cut = f"analysis.data_cut_events {sc.analysis.data_cut_events}"
+                    why = "fewer events in the whole simulated follow-up"
+                out.append(
+                    f"At {_point_label(point)}: {cut} was not reached in {missed} of "
+                    f"{p.replicates(i)} {unit} ({why}); those are analysed with all their "
+                    "follow-up."
+                )
         return out
 
 
@@ -330,9 +364,13 @@ def simulate_sweep(
     result = SweepResult(p)
     for i, sc in enumerate(p.scenarios):
         if p.mode == "summary":
-            result.summaries.append(summarise_point(per_point[i], p.metrics))
+            result.summaries.append(summarise_point([m for m, _ in per_point[i]], p.metrics))
+            result.cut_not_reached.append(sum(missed for _, missed in per_point[i]))
         else:
-            rows = power_mod.summarise_power(sc, np.stack(per_point[i]))
+            trials = np.stack(per_point[i])
+            missed = trials[:, :, power_mod.FIELDS.index("cut_not_reached")].any(axis=1)
+            result.cut_not_reached.append(int(missed.sum()))
+            rows = power_mod.summarise_power(sc, trials)
             result.power_rows.append(rows)
             result.n_target.append(power_mod.sample_size_at_target(sc, rows))
     return result
@@ -387,7 +425,7 @@ def sweep_json(result: SweepResult) -> dict:
     sc = p.scenario
     points = []
     for i, point in enumerate(p.points):
-        entry: dict[str, Any] = {"point": point}
+        entry: dict[str, Any] = {"point": point, "data_cut_not_reached": result.cut_not_reached[i]}
         if p.mode == "summary":
             entry["metrics"] = result.summaries[i]
             entry["replicates"] = p.replicates(i)
