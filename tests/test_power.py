@@ -253,3 +253,33 @@ def test_a_scenario_without_a_power_section_is_refused():
     res = hccsim("power", "anchor_ramucirumab")
     assert res.returncode == 2
     assert "power: missing" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "assessor", "said"),
+    [
+        ("os", "independent", None),
+        ("pfs_recist", "investigator", "investigator's reading"),
+        ("pfs_recist", "independent", "blinded independent central review"),
+    ],
+)
+def test_the_power_table_note_says_whose_reading_a_scan_endpoint_is(
+    endpoint, assessor, said, tmp_path
+):
+    """A scan-read endpoint (PFS, response) depends on who read the scans; OS does not."""
+    from hccsim.analysis.report import ASSESSOR_TEXT
+    from hccsim.simulator.studies import power as power_mod
+
+    text = UNREACHED.replace(
+        "observation: {max_follow_up_months: 12}",
+        f"observation: {{max_follow_up_months: 12, assessor: {assessor}}}",
+    ).replace("power: {sample_sizes", f"power: {{endpoint: {endpoint}, sample_sizes")
+    sc = loads(text, "p.yaml")
+    assert (sc.power.endpoint, sc.observation.assessor) == (endpoint, assessor)
+    rows = power_mod.summarise_power(sc, power_mod.simulate_power(sc, 5))
+    power_mod.write_outputs(tmp_path, sc, 5, rows, {"scenario": sc.name})
+    html = (tmp_path / "report.html").read_text().replace("&#x27;", "'")
+    if said is None:
+        assert all(t.strip()[:60] not in html for t in ASSESSOR_TEXT.values())
+    else:
+        assert said in html

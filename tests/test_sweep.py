@@ -247,7 +247,7 @@ def test_a_point_whose_data_cut_is_not_reached_gets_a_note():
     text = BASE.format(sweep="sweep: {grid: {analysis.data_cut_months: [60, 22]}}")
     sc = loads(text.replace("max_follow_up_months: 24", "max_follow_up_months: 12"), "t.yaml")
     result = sweep.simulate_sweep(sweep.plan(sc, source="t.yaml"))
-    assert result.cut_not_reached == [3, 0]
+    assert result.cut_not_reached == [[3], [0]]
     notes = [n for n in result.notes if "data_cut_months" in n]
     assert notes == [
         "At analysis.data_cut_months=60: analysis.data_cut_months 60 was not reached in 3 of "
@@ -255,3 +255,19 @@ def test_a_point_whose_data_cut_is_not_reached_gets_a_note():
         "before it with patients alive); those are analysed with all their follow-up."
     ]
     assert [pt["data_cut_not_reached"] for pt in sweep.sweep_json(result)["points"]] == [3, 0]
+
+
+def test_power_mode_counts_an_unreached_cut_per_sample_size():
+    """As hccsim power does: the trials of 20 patients (entry over 5 months) are all followed
+    for 18 months and never reach a cut at 24 months; those of 40 (entry over 10) do."""
+    text = POWER.replace("power.alpha: [0.05, 0.2]", "power.alpha: [0.05]")
+    sc = loads(text.replace("data_cut_months: 20", "data_cut_months: 24"), "power.yaml")
+    result = sweep.simulate_sweep(sweep.plan(sc, source="power.yaml"))
+    (missed,) = result.cut_not_reached
+    assert len(missed) == 2 and missed[0] > 0 and missed[1] == 0
+    assert [n for n in result.notes if "data_cut_months" in n] == [
+        f"At power.alpha=0.05: analysis.data_cut_months 24 was not reached in {missed[0]} of 10 "
+        "simulated trials at n=20 (the simulated follow-up, observation.max_follow_up_months "
+        "18, ended before it with patients alive); those are analysed with all their follow-up."
+    ]
+    assert sweep.sweep_json(result)["points"][0]["data_cut_not_reached"] == missed

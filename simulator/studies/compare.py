@@ -152,14 +152,15 @@ def arm_metrics(tables: dict, sc: Scenario, drugs: list[str], ep: dict | None = 
 
 def compare_replicate(sc: Scenario, seed: int, replicate: int, keep_km: bool) -> tuple[dict, bool]:
     """Every arm of one replicate, ``{arm: (metrics, survival times or None)}``, and whether
-    the calendar data cut (``analysis.data_cut_months``) was not reached in some arm: the
-    simulated follow-up ended before it with patients alive, so that arm is analysed with all
-    its follow-up (``endpoints.followed_beyond``)."""
+    the calendar data cut (``analysis.data_cut_months``) was not reached: nobody in any arm is
+    followed up to it while someone is alive (``endpoints.followed_beyond``, the arms' answers
+    combined with or as ``hccsim run`` combines batches), so the replicate is analysed with all
+    its follow-up."""
     spec = build_spec(sc, seed)
     cut = sc.analysis.data_cut_months
     drugs = drugs_of(sc)
     out = {}
-    not_reached = False
+    beyond = alive = False
     for ctx in spec.arms:
         arm_spec = dataclasses.replace(spec, ctx=ctx, arms=(), weights=(), stratify_by=())
         tables = concat(
@@ -169,8 +170,8 @@ def compare_replicate(sc: Scenario, seed: int, replicate: int, keep_km: bool) ->
             ]
         )
         if cut is not None:
-            beyond, alive = followed_beyond(tables, cut * DAYS_PER_MONTH)
-            not_reached = not_reached or (alive and not beyond)
+            arm_beyond, arm_alive = followed_beyond(tables, cut * DAYS_PER_MONTH)
+            beyond, alive = beyond or arm_beyond, alive or arm_alive
             tables = data_cut(tables, cut * DAYS_PER_MONTH)
         ep = patient_endpoints(
             tables, scan_interval_days=sc.imaging_interval_days, response_rule=sc.response_rule
@@ -179,7 +180,7 @@ def compare_replicate(sc: Scenario, seed: int, replicate: int, keep_km: bool) ->
         if keep_km:
             km = {e: (ep[e].durations, ep[e].events) for e in RMST_ENDPOINTS}
         out[ctx.arm] = (arm_metrics(tables, sc, drugs, ep), km)
-    return out, not_reached
+    return out, cut is not None and alive and not beyond
 
 
 @dataclass

@@ -280,9 +280,9 @@ class SweepResult:
     #: power mode: per point, one ``power.PowerRow`` per sample size, and n at target power
     power_rows: list[list] = field(default_factory=list)
     n_target: list[float] = field(default_factory=list)
-    #: per point: replicates (summary mode) or simulated trials at some sample size (power
-    #: mode) in which the calendar data cut was not reached
-    cut_not_reached: list[int] = field(default_factory=list)
+    #: per point, the replicates in which the data cut was not reached: one count (summary
+    #: mode), or one per sample size of ``power.sample_sizes`` (power mode: simulated trials)
+    cut_not_reached: list[list[int]] = field(default_factory=list)
 
     @property
     def notes(self) -> list[str]:
@@ -303,9 +303,16 @@ class SweepResult:
                 "95% range across replicates are still given where defined."
             )
         for i, missed in enumerate(self.cut_not_reached):
-            if missed:
-                point, sc = p.points[i], p.scenarios[i]
-                unit = "replicates" if p.mode == "summary" else "simulated trials"
+            if any(missed):
+                point, sc, total = p.points[i], p.scenarios[i], p.replicates(i)
+                if p.mode == "summary":
+                    counts = f"{missed[0]} of {total} replicates"
+                else:
+                    counts = ", ".join(
+                        f"{k} of {total} simulated trials at n={n}"
+                        for n, k in zip(sc.power.sample_sizes, missed, strict=True)
+                        if k
+                    )
                 if sc.analysis.data_cut_months is not None:
                     cut = f"analysis.data_cut_months {sc.analysis.data_cut_months:g}"
                     why = (
@@ -317,9 +324,8 @@ class SweepResult:
                     cut = f"analysis.data_cut_events {sc.analysis.data_cut_events}"
                     why = "fewer events in the whole simulated follow-up"
                 out.append(
-                    f"At {_point_label(point)}: {cut} was not reached in {missed} of "
-                    f"{p.replicates(i)} {unit} ({why}); those are analysed with all their "
-                    "follow-up."
+                    f"At {_point_label(point)}: {cut} was not reached in {counts} ({why}); "
+                    "those are analysed with all their follow-up."
                 )
         return out
 
@@ -365,11 +371,11 @@ def simulate_sweep(
     for i, sc in enumerate(p.scenarios):
         if p.mode == "summary":
             result.summaries.append(summarise_point([m for m, _ in per_point[i]], p.metrics))
-            result.cut_not_reached.append(sum(missed for _, missed in per_point[i]))
+            result.cut_not_reached.append([sum(missed for _, missed in per_point[i])])
         else:
             trials = np.stack(per_point[i])
-            missed = trials[:, :, power_mod.FIELDS.index("cut_not_reached")].any(axis=1)
-            result.cut_not_reached.append(int(missed.sum()))
+            missed = trials[:, :, power_mod.FIELDS.index("cut_not_reached")].sum(axis=0)
+            result.cut_not_reached.append([int(k) for k in missed])
             rows = power_mod.summarise_power(sc, trials)
             result.power_rows.append(rows)
             result.n_target.append(power_mod.sample_size_at_target(sc, rows))
@@ -425,7 +431,12 @@ def sweep_json(result: SweepResult) -> dict:
     sc = p.scenario
     points = []
     for i, point in enumerate(p.points):
-        entry: dict[str, Any] = {"point": point, "data_cut_not_reached": result.cut_not_reached[i]}
+        missed = result.cut_not_reached[i]
+        entry: dict[str, Any] = {
+            "point": point,
+            # replicates (summary mode) or trials per sample size (power mode)
+            "data_cut_not_reached": missed[0] if p.mode == "summary" else missed,
+        }
         if p.mode == "summary":
             entry["metrics"] = result.summaries[i]
             entry["replicates"] = p.replicates(i)
