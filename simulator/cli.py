@@ -597,16 +597,9 @@ def _run(args) -> int:
 def _cut_note(path: Path, sc, counts: list[str]) -> None:
     """Say on stderr (a note, not an error) that the scenario's data cut was not reached in
     ``counts`` (e.g. "2 of 3 replicates") and what was analysed instead."""
-    a = sc.analysis
-    if a.data_cut_months is not None:
-        cut = f"analysis.data_cut_months: {a.data_cut_months:g}"
-        why = (
-            "the simulated follow-up, observation.max_follow_up_months "
-            f"{sc.observation.max_follow_up_months:g}, ended before it with patients alive"
-        )
-    else:
-        cut = f"analysis.data_cut_events: {a.data_cut_events}"
-        why = "fewer events in the whole simulated follow-up"
+    from hccsim.simulator.studies.run import unreached_cut
+
+    cut, why = unreached_cut(sc)
     print(
         f"hccsim: note: {path}: {cut} not reached in {', '.join(counts)} ({why}); these are "
         "analysed with all their follow-up",

@@ -250,7 +250,7 @@ def test_a_point_whose_data_cut_is_not_reached_gets_a_note():
     assert result.cut_not_reached == [[3], [0]]
     notes = [n for n in result.notes if "data_cut_months" in n]
     assert notes == [
-        "At analysis.data_cut_months=60: analysis.data_cut_months 60 was not reached in 3 of "
+        "At analysis.data_cut_months=60: analysis.data_cut_months: 60 was not reached in 3 of "
         "3 replicates (the simulated follow-up, observation.max_follow_up_months 12, ended "
         "before it with patients alive); those are analysed with all their follow-up."
     ]
@@ -266,7 +266,7 @@ def test_power_mode_counts_an_unreached_cut_per_sample_size():
     (missed,) = result.cut_not_reached
     assert len(missed) == 2 and missed[0] > 0 and missed[1] == 0
     assert [n for n in result.notes if "data_cut_months" in n] == [
-        f"At power.alpha=0.05: analysis.data_cut_months 24 was not reached in {missed[0]} of 10 "
+        f"At power.alpha=0.05: analysis.data_cut_months: 24 was not reached in {missed[0]} of 10 "
         "simulated trials at n=20 (the simulated follow-up, observation.max_follow_up_months "
         "18, ended before it with patients alive); those are analysed with all their follow-up."
     ]

@@ -34,7 +34,13 @@ from hccsim.analysis.survival import _rmst_km, kaplan_meier
 from hccsim.simulator.errors import InputError
 from hccsim.simulator.records import concat
 from hccsim.simulator.scenario import DAYS_PER_MONTH, Scenario
-from hccsim.simulator.studies.run import batches, build_spec, mapper, simulate_task
+from hccsim.simulator.studies.run import (
+    batches,
+    build_spec,
+    mapper,
+    simulate_task,
+    unreached_cut,
+)
 
 #: Metrics of ``analysis.summary`` carried into a comparison, in report order.
 BASE_METRICS = (
@@ -589,11 +595,10 @@ def write_outputs(out, result: CompareResult, summary: dict, provenance: dict) -
 def cut_note(sc: Scenario, missed: int, replicates: int) -> str:
     """What the reports say when the calendar data cut was not reached in ``missed`` of
     ``replicates`` replicates."""
+    cut, why = unreached_cut(sc)
     return (
-        f"analysis.data_cut_months {sc.analysis.data_cut_months:g} was not reached in {missed} "
-        f"of {replicates} replicates: the simulated follow-up (observation.max_follow_up_months "
-        f"{sc.observation.max_follow_up_months:g}) ended before it with patients alive, so "
-        "those replicates are analysed with all their follow-up."
+        f"{cut} was not reached in {missed} of {replicates} replicates ({why}); those are "
+        "analysed with all their follow-up."
     )
 
 

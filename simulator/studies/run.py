@@ -86,6 +86,21 @@ BACKENDS = ("loky", "dask")
 CUT_NOT_REACHED = "data_cut_not_reached"
 
 
+def unreached_cut(sc: Scenario) -> tuple[str, str]:
+    """The scenario's data cut and why it can go unreached, as the notes of run, power,
+    compare and sweep say them: ("analysis.data_cut_months: 20", "the simulated follow-up,
+    ... ended before it with patients alive")."""
+    a = sc.analysis
+    if a.data_cut_months is not None:
+        return f"analysis.data_cut_months: {a.data_cut_months:g}", (
+            "the simulated follow-up, observation.max_follow_up_months "
+            f"{sc.observation.max_follow_up_months:g}, ended before it with patients alive"
+        )
+    return f"analysis.data_cut_events: {a.data_cut_events}", (
+        "fewer events in the whole simulated follow-up"
+    )
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything a worker needs for its tasks (small and picklable)."""

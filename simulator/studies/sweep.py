@@ -57,6 +57,7 @@ from hccsim.simulator.studies.run import (
     check_eligibility,
     mapper,
     simulate_task,
+    unreached_cut,
 )
 
 #: Metrics of a summary-mode sweep when ``sweep.metrics`` is not given.
@@ -199,18 +200,13 @@ def replicate_tables(sc: Scenario, seed: int, replicate: int):
         yield simulate_task(spec, replicate, a, b)
 
 
-def summary_replicate(sc: Scenario, seed: int, replicate: int, names: list[str]) -> dict:
-    """The metrics ``names`` of one replicate of ``sc`` at its calendar data cut (computed as
-    ``hccsim run`` does: per batch, then joined)."""
-    return summary_replicate_and_cut(sc, seed, replicate, names)[0]
-
-
-def summary_replicate_and_cut(
+def summary_replicate(
     sc: Scenario, seed: int, replicate: int, names: list[str]
 ) -> tuple[dict, bool]:
-    """:func:`summary_replicate` and whether the calendar data cut was not reached (the
+    """The metrics ``names`` of one replicate of ``sc`` at its calendar data cut (computed as
+    ``hccsim run`` does: per batch, then joined), and whether that cut was not reached (the
     simulated follow-up ended before it with patients alive; ``endpoints.followed_beyond``,
-    its batches' answers combined with or)."""
+    the batches' answers combined with or)."""
     cut = sc.analysis.data_cut_months
     parts = []
     beyond = alive = False
@@ -231,7 +227,7 @@ def summary_replicate_and_cut(
 
 def _summary_task(sc: Scenario, seed: int, replicate: int, names: list[str]) -> tuple[dict, bool]:
     try:
-        return summary_replicate_and_cut(sc, seed, replicate, names)
+        return summary_replicate(sc, seed, replicate, names)
     except cohort.EligibilityError as exc:  # bad input: a picklable InputError for the client
         raise InputError(str(exc)) from None
 
@@ -313,16 +309,7 @@ class SweepResult:
                         for n, k in zip(sc.power.sample_sizes, missed, strict=True)
                         if k
                     )
-                if sc.analysis.data_cut_months is not None:
-                    cut = f"analysis.data_cut_months {sc.analysis.data_cut_months:g}"
-                    why = (
-                        "the simulated follow-up, observation.max_follow_up_months "
-                        f"{sc.observation.max_follow_up_months:g}, ended before it with "
-                        "patients alive"
-                    )
-                else:
-                    cut = f"analysis.data_cut_events {sc.analysis.data_cut_events}"
-                    why = "fewer events in the whole simulated follow-up"
+                cut, why = unreached_cut(sc)
                 out.append(
                     f"At {_point_label(point)}: {cut} was not reached in {counts} ({why}); "
                     "those are analysed with all their follow-up."
