@@ -65,6 +65,7 @@ class TumourParams:
     new_lesion_baseline_pool: float
     new_lesion_patient_sd_log: float
     new_lesion_growth_exponent: float
+    effect_at_half_dose: float
     vascular_invasion_rate_per_month: float
     spontaneous_response_fraction: float
     spontaneous_kill_rate_per_day: float
@@ -334,6 +335,7 @@ _BOUNDS: dict[str, tuple[float, float, bool]] = {
     "new_lesion_liver_share": (0.0, 1.0, False),
     "new_lesion_escape_share": (0.0, 1.0, False),
     "new_lesion_baseline_pool": (0.0, 1.0, False),
+    "effect_at_half_dose": (0.5, 1.0, False),
     "liver_volume_cm3": (0.0, math.inf, True),
     "max_ng_ml": (0.0, math.inf, True),
     "new_lesion_reference_cm3": (0.0, math.inf, True),

@@ -398,7 +398,7 @@ class Course:
         on = drug is not None and self.di > 0.0
         self.lesions.set_segment(
             t,
-            self.di if on else 0.0,
+            tumour.dose_effect(self.di, self.ctx.params.tumour.effect_at_half_dose) if on else 0.0,
             self.line_start if drug is not None else t,
             drug.viable_floor if on else 1.0,
             drug.necrosis_rate_per_day if on else 0.0,

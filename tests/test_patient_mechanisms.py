@@ -525,8 +525,10 @@ def test_dose_reductions_lower_the_response_rate():
     reduction levels (catalogue data, set on the parameter objects): 1, 0.5, 0.5, ... against
     1, 1, 1, ... (100 levels each, so the last level, which withdraws the drug, is never
     reached). Until the first resumption both arms are the same history (common random
-    numbers); after it the reduced arm kills at half the rate (and has fewer further onsets,
-    whose rate also scales with the dose, but holds last a day, so that barely matters).
+    numbers); after it the reduced arm kills at half the rate, under the linear
+    exposure-response set here (``tumour.effect_at_half_dose`` 0.5; the committed 0.75 keeps
+    three quarters of the effect at half dose), and has fewer further onsets, whose rate also
+    scales with the dose (holds last a day, so that barely matters).
 
     RECIST 1.1 response reads whole diameters, so it measures the kill (necrosis, which also
     scales with the dose, moves mRECIST only). The response rate must drop by more than 4 SEs
@@ -534,6 +536,7 @@ def test_dose_reductions_lower_the_response_rate():
     Both arms must have had reductions in most lines (at least one per line on average)."""
     n = 500
     params = {
+        "tumour": {"effect_at_half_dose": 0.5},  # the linear law: the effect halves with dose
         "toxicity": {"withdraw_probability": 0.0, "grade2_action_probability": 0.0},
         "drugs": {
             "sorafenib": {

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifelines.statistics import logrank_test
-from scipy.stats import spearmanr
+from scipy.stats import binomtest, spearmanr
 
 from hccsim.analysis.endpoints import progression_free_survival
 from hccsim.analysis.summary import summarise_replicate
@@ -455,3 +455,53 @@ def test_faster_growing_tumours_seed_more_new_lesions():
         return float(counts.var() / counts.mean())
 
     assert dispersion(1.0) > 2 * dispersion(0.0)
+
+
+def test_dose_effect_is_an_emax_curve_through_zero_and_full_dose():
+    """``tumour.dose_effect``: 0 off drug, 1 at full dose, ``e`` at half dose, linear at
+    ``e = 0.5``, and increasing and concave in between (closed form)."""
+    for e in (0.5, 0.6, 0.75, 0.9, 1.0):
+        assert tumour.dose_effect(0.0, e) == 0.0
+        assert tumour.dose_effect(1.0, e) == pytest.approx(1.0)
+        assert tumour.dose_effect(0.5, e) == pytest.approx(e)
+    for di in (0.1, 0.25, 0.625, 0.75):
+        assert tumour.dose_effect(di, 0.5) == di
+        assert tumour.dose_effect(di, 1.0) == 1.0
+    grid = np.linspace(0.0, 1.0, 101)
+    values = np.array([tumour.dose_effect(float(d), 0.75) for d in grid])
+    assert np.all(np.diff(values) > 0) and np.all(np.diff(values, 2) < 0)
+    # c = (1 - e) / (2 e - 1) = 0.5 at e = 0.75: E(0.25) = 0.25 * 1.5 / 0.75 = 0.5.
+    assert tumour.dose_effect(0.25, 0.75) == pytest.approx(0.5)
+
+
+def test_reduced_doses_keep_more_effect_with_a_saturating_exposure_response():
+    """``tumour.effect_at_half_dose`` acts through dose reductions only. On sorafenib (SHARP
+    population, 3,000 patients, same seed) a patient whose dose was never reduced on the
+    first line has the same first line whatever the exposure-response (adverse events and lab
+    effects keep scaling with the dose intensity itself, so their histories are identical),
+    while the reduced patients stay on the drug longer when a reduced dose keeps its full
+    effect (``e = 1``) than when the effect is proportional to dose (``e = 0.5``)."""
+    lines = {}
+    for e in (0.5, 1.0):
+        tables = _run(
+            ["sorafenib", "best_supportive_care"],
+            {"tumour": {"effect_at_half_dose": e}},
+            preset="sharp",
+            months=18,
+        )
+        first = pd.DataFrame(tables["lines"])
+        lines[e] = first[first["index"]].set_index("patient_id")
+    linear, full = lines[0.5], lines[1.0]
+    never = linear.index[linear["dose_reductions"] == 0]
+    pd.testing.assert_frame_equal(
+        linear.loc[never, ["end_day", "end_reason"]], full.loc[never, ["end_day", "end_reason"]]
+    )
+    reduced = linear.index[linear["dose_reductions"] > 0]
+    assert len(reduced) > 300
+    on_linear = (linear.loc[reduced, "end_day"] - linear.loc[reduced, "start_day"]).to_numpy()
+    on_full = (full.loc[reduced, "end_day"] - full.loc[reduced, "start_day"]).to_numpy()
+    longer, shorter = int(np.sum(on_full > on_linear)), int(np.sum(on_full < on_linear))
+    # At this seed (regression values): 747 reduced patients, 256 longer and 3 shorter (the
+    # rest reduced too late to matter). A sign test on the patients whose time differs.
+    assert binomtest(longer, longer + shorter).pvalue < 0.001 and longer > shorter
+    assert on_full.mean() > on_linear.mean()

@@ -16,6 +16,8 @@ fixed for the segment and ``phi(lam, x) = -expm1(-lam x) / lam``, which is exact
 new lesions. ``g`` is the patient's growth rate times a lesion factor; ``k`` the drug's kill
 rate times the patient's sensitivity times a lesion factor; ``lam`` its resistance rate times a
 lesion factor (all log-normal). Immunotherapy responders get the regimen's responder rates.
+``DI`` here is the share of the full-dose effect at the dose intensity in force,
+:func:`dose_effect` (an Emax exposure-response; the caller applies it).
 
 **Viability.** Each lesion has a baseline viable (arterially enhancing) fraction ``f0`` of its
 longest diameter, taken as the viable share of its volume too (viable burden, which drives AFP,
@@ -78,6 +80,23 @@ LAM_FLOOR = 1e-200
 #: Largest growth inhibition a patient gets (a drug's share of growth suppressed, times the
 #: patient's sensitivity): twice the growth rate turned into shrinkage at the same speed.
 MAX_INHIBITION = 2.0
+
+
+def dose_effect(di: float, half_dose_effect: float) -> float:
+    """Share of the full-dose antitumour effect at dose intensity ``di`` (exposure-response).
+
+    An Emax curve through 0 and 1, ``E(di) = di (1 + c) / (di + c)``, whose half-maximal dose
+    ``c`` is set by the share of the effect kept at half dose, ``e = E(0.5)``:
+    ``c = (1 - e) / (2 e - 1)``. ``e = 0.5`` is the linear law ``E = di`` (``c`` infinite),
+    ``e = 1`` the full effect at any dose above 0.
+    ``E(0) = 0`` (off drug, a hold) and ``E(1) = 1`` (full dose) whatever ``e``.
+    """
+    if di <= 0.0:
+        return 0.0
+    if half_dose_effect <= 0.5:
+        return di
+    c = (1.0 - half_dose_effect) / (2.0 * half_dose_effect - 1.0)
+    return di * (1.0 + c) / (di + c)
 
 
 def phi(lam, x):
@@ -193,7 +212,8 @@ class Lesions:
     def set_segment(self, t: float, di: float, t0: float, floor: float, necrosis: float) -> None:
         """Start a new segment at ``t``: carry every lesion to ``t``, then apply the new state.
 
-        ``di`` is the dose intensity (0 off drug or during a hold), ``t0`` the start of the line
+        ``di`` is the share of the full-dose effect at the dose intensity in force
+        (:func:`dose_effect`; 0 off drug or during a hold), ``t0`` the start of the line
         (resistance accrues from it, whatever happened since), ``floor`` and ``necrosis`` the
         drug's viable floor and necrosis rate.
         """
