@@ -237,10 +237,13 @@ CONFIRMED = {"sharp", "asia_pacific", "imbrave150"}
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_best_response_is_read_as_the_study_did(path):
     """Confirmation where the study confirmed; SD from any scan only in the anchor study's
-    chart review (and in the user-facing anchor scenario, which must read it the same way)."""
+    chart review (and in the user-facing anchor scenario, which must read it the same way);
+    from the 6-week visit less its 7-day window in RESORCE, whose disease-control target
+    counts SD at that visit; from 6 weeks elsewhere."""
     rule = load(path).response_rule
     assert rule.confirm == (path.stem in CONFIRMED)
-    assert rule.sd_min_days == (0.0 if path.stem == "anchor_study" else 42.0)
+    expected = {"anchor_study": 0.0, "resorce": 35.0}.get(path.stem, 42.0)
+    assert rule.sd_min_days == expected
     if path.stem == "anchor_study":
         assert load(ROOT / "scenarios" / "anchor_ramucirumab.yaml").response_rule == rule
 
