@@ -4,6 +4,7 @@ those. Runs of a few thousand patients at fixed seeds; tolerances from Monte-Car
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import numpy as np
@@ -458,8 +459,8 @@ def test_faster_growing_tumours_seed_more_new_lesions():
 
 
 def test_dose_effect_is_an_emax_curve_through_zero_and_full_dose():
-    """``tumour.dose_effect``: 0 off drug, 1 at full dose, ``e`` at half dose, linear at
-    ``e = 0.5``, and increasing and concave in between (closed form)."""
+    """``tumour.dose_effect``: 0 off drug, 1 at full dose, ``e_half`` at half dose, linear at
+    ``e_half`` 0.5, increasing and concave in between (closed form); below 0.5 refused."""
     for e in (0.5, 0.6, 0.75, 0.9, 1.0):
         assert tumour.dose_effect(0.0, e) == 0.0
         assert tumour.dose_effect(1.0, e) == pytest.approx(1.0)
@@ -470,17 +471,64 @@ def test_dose_effect_is_an_emax_curve_through_zero_and_full_dose():
     grid = np.linspace(0.0, 1.0, 101)
     values = np.array([tumour.dose_effect(float(d), 0.75) for d in grid])
     assert np.all(np.diff(values) > 0) and np.all(np.diff(values, 2) < 0)
-    # c = (1 - e) / (2 e - 1) = 0.5 at e = 0.75: E(0.25) = 0.25 * 1.5 / 0.75 = 0.5.
+    # c50 = (1 - e_half) / (2 e_half - 1) = 0.5 at 0.75: F(0.25) = 0.25 * 1.5 / 0.75 = 0.5.
     assert tumour.dose_effect(0.25, 0.75) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"from 0\.5 to 1"):
+        tumour.dose_effect(0.5, 0.4)
+
+
+def test_the_exposure_response_reaches_the_tumour_and_not_the_labs(monkeypatch):
+    """At every state change of a treated patient the lesions get ``F(DI)`` (kill, growth
+    inhibition, necrosis rate and new-lesion suppression all read it) while the labs get the
+    dose intensity ``DI`` itself. Sorafenib first line (SHARP population, 300 patients) with
+    ``e_half`` 0.75 and many dose reductions; every segment is recorded in the order it is set
+    (the lesions first, then the labs, in ``Course._segment``)."""
+    from hccsim.simulator.disease import labs
+
+    calls = []
+    lesion_segment, lab_segment = tumour.Lesions.set_segment, labs.LabState.set_segment
+
+    def on_lesions(self, t, di, t0, floor, necrosis):
+        lesion_segment(self, t, di, t0, floor, necrosis)
+        calls.append(("lesions", di, necrosis, self.rate_now))
+
+    def on_labs(self, t, effects, di):
+        lab_segment(self, t, effects, di)
+        calls.append(("labs", di, effects is not None))
+
+    monkeypatch.setattr(tumour.Lesions, "set_segment", on_lesions)
+    monkeypatch.setattr(labs.LabState, "set_segment", on_labs)
+    _run(
+        ["sorafenib", "best_supportive_care"],
+        {
+            "tumour": {"effect_at_half_dose": 0.75},
+            "drugs": {"sorafenib": {"ae": {"diarrhea": {"rate_per_month": 2.0}}}},
+        },
+        preset="sharp",
+        n=300,
+        months=6,
+    )
+    pairs = [
+        (a, b)
+        for a, b in itertools.pairwise(calls)
+        if a[0] == "lesions" and b[0] == "labs" and b[2]
+    ]
+    levels = {round(b[1], 6) for _, b in pairs}
+    assert {1.0, 0.5} <= levels, levels  # full and reduced doses both seen on drug
+    for lesion, lab in pairs:
+        expected = tumour.dose_effect(lab[1], 0.75)
+        assert lesion[1] == pytest.approx(expected)
+        if lab[1] > 0 and lesion[2] > 0:
+            assert lesion[3] == pytest.approx(lesion[2] * expected)
 
 
 def test_reduced_doses_keep_more_effect_with_a_saturating_exposure_response():
     """``tumour.effect_at_half_dose`` acts through dose reductions only. On sorafenib (SHARP
     population, 3,000 patients, same seed) a patient whose dose was never reduced on the
-    first line has the same first line whatever the exposure-response (adverse events and lab
-    effects keep scaling with the dose intensity itself, so their histories are identical),
-    while the reduced patients stay on the drug longer when a reduced dose keeps its full
-    effect (``e = 1``) than when the effect is proportional to dose (``e = 0.5``)."""
+    first line has the same first line whatever the exposure-response (only dose intensities 0
+    and 1 occur, and ``F(0) = 0``, ``F(1) = 1`` for every ``e_half``), while the reduced
+    patients stay on the drug longer when a reduced dose keeps its full effect (``e_half`` 1)
+    than when the effect is proportional to dose (``e_half`` 0.5)."""
     lines = {}
     for e in (0.5, 1.0):
         tables = _run(

@@ -3,21 +3,22 @@
 **Growth.** Between state changes each lesion's diameter follows the growth-inhibition law with
 resistance that accrues from the start of the line ``t0``::
 
-    log d(t) = log d(s) + g (t - s) - DI (c / lam) (exp(-lam (s - t0)) - exp(-lam (t - t0)))
+    log d(t) = log d(s) + g (t - s) - F (c / lam) (exp(-lam (s - t0)) - exp(-lam (t - t0)))
 
 with the drug's effect ``c = k + h g``: a cytotoxic part ``k`` and a cytostatic part that
 suppresses a share ``h`` (the drug's growth inhibition, ``0 <= h <= 2``) of the lesion's own
 growth rate, so that a drug that only slows growth (``k = 0, h < 1``) delays progression without
 shrinking anything, and both parts wane at the resistance rate. It is written as
-``log d(s) + g (t - s) - a * phi(lam, t - s)`` with ``a = DI c exp(-lam (s - t0))``
+``log d(s) + g (t - s) - a * phi(lam, t - s)`` with ``a = F c exp(-lam (s - t0))``
 fixed for the segment and ``phi(lam, x) = -expm1(-lam x) / lam``, which is exact as
 ``lam -> 0`` (``phi -> x``; rates are floored at ``LAM_FLOOR`` where phi equals x to rounding).
 ``s`` is the last state change: a line start or end, a hold, a resumption, a dose reduction,
 new lesions. ``g`` is the patient's growth rate times a lesion factor; ``k`` the drug's kill
 rate times the patient's sensitivity times a lesion factor; ``lam`` its resistance rate times a
 lesion factor (all log-normal). Immunotherapy responders get the regimen's responder rates.
-``DI`` here is the share of the full-dose effect at the dose intensity in force,
-:func:`dose_effect` (an Emax exposure-response; the caller applies it).
+``F`` is the share of the full-dose effect at the dose intensity ``DI`` in force,
+:func:`dose_effect` (an Emax exposure-response; the caller applies it; 0 off drug or during a
+hold).
 
 **Viability.** Each lesion has a baseline viable (arterially enhancing) fraction ``f0`` of its
 longest diameter, taken as the viable share of its volume too (viable burden, which drives AFP,
@@ -27,7 +28,7 @@ equilibrium::
 
     f(t) = f_eq + (f(s) - f_eq) exp(-r (t - s))
 
-on drug ``f_eq = f0 * floor`` and ``r = necrosis rate * DI`` (the drug's necrosis), off drug
+on drug ``f_eq = f0 * floor`` and ``r = necrosis rate * F`` (the drug's necrosis), off drug
 ``f_eq = f0`` and ``r`` the revascularisation rate. mRECIST reads ``d * f`` for intrahepatic
 lesions, so it sees responses that RECIST 1.1 (whole diameters) does not.
 
@@ -85,15 +86,18 @@ MAX_INHIBITION = 2.0
 def dose_effect(di: float, half_dose_effect: float) -> float:
     """Share of the full-dose antitumour effect at dose intensity ``di`` (exposure-response).
 
-    An Emax curve through 0 and 1, ``E(di) = di (1 + c) / (di + c)``, whose half-maximal dose
-    ``c`` is set by the share of the effect kept at half dose, ``e = E(0.5)``:
-    ``c = (1 - e) / (2 e - 1)``. ``e = 0.5`` is the linear law ``E = di`` (``c`` infinite),
-    ``e = 1`` the full effect at any dose above 0.
-    ``E(0) = 0`` (off drug, a hold) and ``E(1) = 1`` (full dose) whatever ``e``.
+    An Emax curve through 0 and 1, ``F(di) = di (1 + c50) / (di + c50)``, whose half-maximal
+    dose ``c50`` is set by the share of the effect kept at half dose, ``e_half = F(0.5)``:
+    ``c50 = (1 - e_half) / (2 e_half - 1)``. ``e_half = 0.5`` is the linear law ``F = di``
+    (``c50`` infinite), ``e_half = 1`` the full effect at any dose above 0. ``F(0) = 0`` (off
+    drug, a hold) and ``F(1) = 1`` (full dose) whatever ``e_half``. ``e_half`` below 0.5 (a
+    convex curve) is refused: the parameter's bounds are 0.5 to 1.
     """
+    if not 0.5 <= half_dose_effect <= 1.0:
+        raise ValueError(f"half_dose_effect must be from 0.5 to 1, got {half_dose_effect!r}")
     if di <= 0.0:
         return 0.0
-    if half_dose_effect <= 0.5:
+    if half_dose_effect == 0.5:
         return di
     c = (1.0 - half_dose_effect) / (2.0 * half_dose_effect - 1.0)
     return di * (1.0 + c) / (di + c)
@@ -167,7 +171,7 @@ class Lesions:
         return out
 
     def _emergence_scale(self) -> float | None:
-        """``s0 = DI (k / g_p + h)``, the drug's initial hold on micro-lesions relative to the
+        """``s0 = F (k / g_p + h)``, the drug's initial hold on micro-lesions relative to the
         patient's growth rate (``None`` off drug): shared by the factor and its kink."""
         if not self.killing or self.g_patient <= 0.0:
             return None
@@ -175,7 +179,7 @@ class Lesions:
 
     def emergence_factor(self, times: np.ndarray) -> np.ndarray | None:
         """Share of the patient's untreated growth left to micro-lesions at ``times`` under the
-        regimen in force: ``max(0, 1 - s0 exp(-lam_p (t - t0)))`` with ``s0 = DI (k / g_p + h)``,
+        regimen in force: ``max(0, 1 - s0 exp(-lam_p (t - t0)))`` with ``s0 = F (k / g_p + h)``,
         the patient-level kill rate ``k``, growth inhibition ``h``, resistance rate ``lam_p`` and
         growth rate ``g_p`` (no lesion factors: the micro-lesions are not yet seen). ``None``
         off drug (the factor is 1)."""
