@@ -267,8 +267,9 @@ def discontinuation_by_subgroup(tables, *, replicate=None):
     Two rows per factor (age, ecog, child_pugh, bclc; definitions in the module docstring),
     columns :data:`SUBGROUP_COLUMNS`: ``n`` patients in the group, ``discontinued_n`` and
     ``discontinued_pct`` (0-100, of the group), the two-sided Fisher exact p-value of the
-    factor's 2 x 2 table (on both rows; NaN when a group is empty), and ``n_excluded`` (patients left out of the factor:
-    missing or outside the two groups). ``df.attrs`` holds ``age_median`` and ``n_patients``.
+    factor's 2 x 2 table (on both rows; NaN when a group is empty), and ``n_excluded``
+    (patients left out of the factor: missing or outside the two groups). ``df.attrs`` holds
+    ``age_median`` and ``n_patients``.
     """
     import pandas as pd
     from scipy.stats import fisher_exact
